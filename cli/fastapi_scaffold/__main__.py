@@ -1,0 +1,3 @@
+from fastapi_scaffold.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""The `fastapi-scaffold` command: parses options, calls `api`, prints. Nothing else lives here.
+
+copier is imported only by the commands that render, so `--help` and `variants` stay fast.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from fastapi_scaffold import __version__, api
+from fastapi_scaffold.errors import InvalidAnswer, ScaffoldError
+from fastapi_scaffold.template import questions, variants
+
+app = typer.Typer(
+    name="fastapi-scaffold",
+    help="Generate FastAPI projects whose handlers fit the libraries they use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _choice_help(name: str) -> str:
+    question = questions()[name]
+    return f"{question.help}: {' | '.join(question.choices)}."
+
+
+def _fail(error: ScaffoldError) -> NoReturn:
+    typer.secho(f"error: {error.problem}; {error.fix}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(error.exit_code)
+
+
+def _parse_data(pairs: list[str]) -> dict[str, str]:
+    answers = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            _fail(InvalidAnswer(f"--data '{pair}' is not KEY=VALUE", "write it as --data key=value"))
+        answers[key.strip()] = value
+    return answers
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fastapi-scaffold {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Generate FastAPI projects whose handlers fit the libraries they use."""
+
+
+@app.command()
+def new(
+    path: Annotated[Path, typer.Argument(help="Where to create the project; its name is the default project name.")],
+    database: Annotated[str | None, typer.Option(help=_choice_help("database"))] = None,
+    http_client: Annotated[str | None, typer.Option(help=_choice_help("http_client"))] = None,
+    cpu_work: Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer any question; repeatable."),
+    ] = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Take the default for every unanswered question.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory, overwriting files.")
+    ] = False,
+) -> None:
+    """Create a new project at PATH."""
+    answers = _parse_data(data or [])
+    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
+    answers.update({key: value for key, value in choices.items() if value is not None})
+    try:
+        project = api.generate(
+            path, answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
+        )
+    except ScaffoldError as error:
+        _fail(error)
+    typer.secho(f"Created {project}", fg=typer.colors.GREEN)
+    typer.echo(f"Next: cd {path} && pip install -e '.[test]' && pytest")
+
+
+@app.command("variants")
+def list_variants() -> None:
+    """Print every combination of answers and the handler style it gets."""
+    rows = [("database", "http_client", "cpu_work", "handler style")]
+    rows += [(v.database, v.http_client, v.cpu_work, v.handler_style) for v in variants()]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.secho("error: interrupted; nothing was written", fg=typer.colors.RED, err=True)
+        sys.exit(130)
