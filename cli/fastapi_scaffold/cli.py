@@ -37,7 +37,9 @@ def _parse_data(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            _fail(InvalidAnswer(f"--data '{pair}' is not KEY=VALUE", "write it as --data key=value"))
+            _fail(
+                InvalidAnswer(f"--data '{pair}' is not KEY=VALUE", "write it as --data key=value")
+            )
         answers[key.strip()] = value
     return answers
 
@@ -60,7 +62,10 @@ def _main(
 
 @app.command()
 def new(
-    path: Annotated[Path, typer.Argument(help="Where to create the project; its name is the default project name.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="Where to create the project; its name is the default project name."),
+    ],
     database: Annotated[str | None, typer.Option(help=_choice_help("database"))] = None,
     http_client: Annotated[str | None, typer.Option(help=_choice_help("http_client"))] = None,
     cpu_work: Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))] = None,
@@ -96,7 +101,9 @@ def list_variants() -> None:
     rows += [(v.database, v.http_client, v.cpu_work, v.handler_style) for v in variants()]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        typer.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def main() -> None:

@@ -1,0 +1,223 @@
+"""The `fastapi-scaffold` command: options, answers, refusals and their exit codes.
+
+typer's CliRunner gives the command a stdin that is not a terminal, as in CI.
+"""
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fastapi_scaffold import __version__
+from fastapi_scaffold.cli import app
+from fastapi_scaffold.errors import DestinationError, InvalidAnswer, MissingAnswers
+
+runner = CliRunner()
+CHOICES = ["--database", "none", "--http-client", "none", "--cpu-work", "none"]
+
+
+def answers_of(project: Path) -> dict[str, str]:
+    answers: dict[str, str] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return answers
+
+
+def test_help_lists_the_commands_without_importing_copier() -> None:
+    script = (
+        "import sys\n"
+        "from fastapi_scaffold.cli import main\n"
+        "sys.argv = ['fastapi-scaffold', '--help']\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'copier' not in sys.modules, 'copier imported for --help'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "new" in result.stdout
+    assert "variants" in result.stdout
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"fastapi-scaffold {__version__}"
+
+
+def test_variants_prints_the_matrix() -> None:
+    result = runner.invoke(app, ["variants"])
+    assert result.exit_code == 0
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert len(rows) == 27
+    styles = {(db, http): style for db, http, _, style in rows}
+    assert styles[("psycopg2", "requests")] == "sync"
+    assert styles[("asyncpg", "httpx")] == "async"
+    assert styles[("psycopg2", "httpx")] == "mixed"
+    assert styles[("none", "none")] == "async"
+
+
+def test_new_with_flags_records_the_answers(tmp_path: Path) -> None:
+    project = tmp_path / "orders-service"
+    result = runner.invoke(
+        app,
+        ["new", str(project), "--database", "psycopg2", "--http-client", "httpx"]
+        + ["--cpu-work", "process", "-d", "author_name=Ada", "--defaults"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Created {project}" in result.stdout
+    answers = answers_of(project)
+    assert answers["project_name"] == "orders-service"
+    assert answers["package_name"] == "orders_service"
+    assert (answers["database"], answers["http_client"], answers["cpu_work"]) == (
+        "psycopg2",
+        "httpx",
+        "process",
+    )
+    assert answers["author_name"] == "Ada"
+    assert (project / "orders_service" / "offload.py").is_file()
+
+
+def test_without_a_terminal_missing_answers_are_named(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "p"), "--database", "asyncpg"])
+    assert result.exit_code == MissingAnswers.exit_code
+    assert "http_client" in result.stderr
+    assert "cpu_work" in result.stderr
+    assert "database" not in result.stderr.split("no answer for:")[1].split(";")[0]
+    assert not (tmp_path / "p").exists()
+
+
+def test_all_answers_given_needs_no_terminal(tmp_path: Path) -> None:
+    data = ["-d", "description=d", "-d", "author_name=a", "-d", "author_email=a@b.org"]
+    result = runner.invoke(
+        app, ["new", str(tmp_path / "p"), *CHOICES, "-d", "package_name=pkg", *data]
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "mentioned"),
+    [
+        (["--database", "mysql"], "'mysql' is not a choice for database"),
+        (["--http-client", "urllib3"], "'urllib3' is not a choice for http_client"),
+        (["--cpu-work", "gpu"], "'gpu' is not a choice for cpu_work"),
+        (["-d", "colour=blue"], "'colour' is not a question"),
+        (["-d", "no-equals-sign"], "is not KEY=VALUE"),
+    ],
+)
+def test_bad_answers_are_refused(tmp_path: Path, arguments: list[str], mentioned: str) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "p"), "--defaults", *arguments])
+    assert result.exit_code == InvalidAnswer.exit_code
+    assert mentioned in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    ("package_name", "reason"),
+    [
+        ("", "is empty"),
+        ("2fast", "not a lowercase Python identifier"),
+        ("My-App", "not a lowercase Python identifier"),
+        ("café", "not a lowercase Python identifier"),
+        ("class", "is a Python keyword"),
+        ("json", "would shadow the 'json' module"),
+        ("fastapi", "would shadow the 'fastapi' module"),
+        ("a" * 41, "longer than 40 characters"),
+    ],
+)
+def test_bad_package_names_are_refused(tmp_path: Path, package_name: str, reason: str) -> None:
+    result = runner.invoke(
+        app, ["new", str(tmp_path / "p"), "--defaults", "-d", f"package_name={package_name}"]
+    )
+    assert result.exit_code == InvalidAnswer.exit_code, result.output
+    assert reason in result.stderr
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_name_that_is_not_a_package_name_gets_one_derived(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "Café Orders 2"), "--defaults"])
+    assert result.exit_code == 0, result.output
+    assert answers_of(tmp_path / "Café Orders 2")["package_name"] == "caf_orders_2"
+
+
+def test_free_text_with_quotes_and_accents_stays_valid_python_and_toml(tmp_path: Path) -> None:
+    name = 'Café "Quoted" \\ Service'
+    result = runner.invoke(
+        app,
+        ["new", str(tmp_path / "p"), "--defaults", "-d", f"project_name={name}"]
+        + ["-d", "package_name=quoted", "-d", 'description=It\'s "fine"'],
+    )
+    assert result.exit_code == 0, result.output
+    pyproject = tomllib.loads((tmp_path / "p" / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == 'It\'s "fine"'
+    main = (tmp_path / "p" / "quoted" / "main.py").read_text()
+    compile(main, "main.py", "exec")
+    assert 'title="Café \\"Quoted\\" \\\\ Service"' in main
+
+
+def test_a_non_empty_directory_is_refused_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    result = runner.invoke(app, ["new", str(tmp_path), "--defaults"])
+    assert result.exit_code == DestinationError.exit_code
+    assert "is not empty" in result.stderr
+    assert "--force" in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_force_writes_into_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    (tmp_path / "README.md").write_text("old readme")
+    result = runner.invoke(
+        app, ["new", str(tmp_path), "--defaults", "--force", "-d", "package_name=forced"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert (tmp_path / "README.md").read_text() != "old readme"
+    assert (tmp_path / "forced" / "main.py").is_file()
+
+
+def test_an_empty_directory_is_used(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["new", str(tmp_path / "empty"), "--defaults"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "empty" / "pyproject.toml").is_file()
+
+
+def test_a_file_as_destination_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    result = runner.invoke(app, ["new", str(tmp_path / "taken"), "--defaults"])
+    assert result.exit_code == DestinationError.exit_code
+    assert "is a file" in result.stderr
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "a" / "b" / "proj"), "--defaults"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "b" / "proj" / "proj" / "main.py").is_file()
+
+
+def test_an_unwritable_parent_is_refused(tmp_path: Path) -> None:
+    """Root may write anywhere but into an immutable directory; others get a read-only one."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    lock, unlock = (["chattr", "+i"], ["chattr", "-i"]) if os.geteuid() == 0 else ([], [])
+    if lock:
+        subprocess.run([*lock, str(locked)], check=True)
+    else:
+        locked.chmod(0o555)
+    try:
+        result = runner.invoke(app, ["new", str(locked / "p"), "--defaults"])
+        assert result.exit_code == DestinationError.exit_code, result.output
+        assert "cannot write in" in result.stderr
+        assert list(locked.iterdir()) == []
+    finally:
+        if unlock:
+            subprocess.run([*unlock, str(locked)], check=True)
+        locked.chmod(0o755)

@@ -1,0 +1,64 @@
+"""The installed tool works offline: the wheel carries the template, and a project generated
+from an installed wheel is rendered from the template inside it."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
+        + ["--quiet", "--wheel-dir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_the_wheel_carries_the_template_and_no_build_debris(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    template = [name for name in names if name.startswith("fastapi_scaffold/_template/")]
+    assert "fastapi_scaffold/_template/copier.yml" in template
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "template"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")[:-1]
+    assert len(tracked) > 30
+    for path in tracked:
+        assert f"fastapi_scaffold/_template/{path}" in template
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+
+
+def test_an_installed_wheel_generates_offline_from_its_own_template(
+    wheel: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet"]
+        + ["--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run(
+        [sys.executable, "-m", "fastapi_scaffold", "new", "offline", "--defaults"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = yaml.safe_load((tmp_path / "offline" / ".copier-answers.yml").read_text())
+    assert Path(answers["_src_path"]).is_relative_to(site)
+    assert (tmp_path / "offline" / "offline" / "main.py").is_file()
