@@ -1,36 +1,21 @@
-"""Shared by the generator's tests: the repository's paths, one PostgreSQL server for the whole
+"""Shared by the generator's tests: one PostgreSQL server for the whole
 run (started by the xdist controller, reached by every worker through an environment variable),
 and a database per test that asks for one."""
 
 import contextlib
 import hashlib
-import importlib.machinery
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import psycopg2
 import psycopg2.extensions
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_TESTS = ROOT / "template" / "tests"
+from tests.template_helpers import postgres, upstream_server
+
 # Where the run's PostgreSQL server is; set it to use a server of your own instead.
 SERVER_URL_VARIABLE = "FASTAPI_SCAFFOLD_TEST_POSTGRES"
-
-
-def _load_postgres_helper() -> ModuleType:
-    """The generated projects' own throwaway-cluster code: one implementation for both suites."""
-    path = TEMPLATE_TESTS / "{% if database != 'none' %}postgres.py{% endif %}"
-    loader = importlib.machinery.SourceFileLoader("template_postgres", str(path))
-    module = ModuleType(loader.name)
-    loader.exec_module(module)
-    return module
-
-
-postgres = _load_postgres_helper()
 _server: contextlib.ExitStack | None = None
 
 
@@ -46,6 +31,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
         _server.close()
         del os.environ[SERVER_URL_VARIABLE]
+
+
+@pytest.fixture(scope="session")
+def upstream_url() -> Iterator[str]:
+    """A real HTTP upstream on 127.0.0.1 for the served apps to call."""
+    with upstream_server.UpstreamServer() as server:
+        yield str(server.url)
 
 
 @pytest.fixture

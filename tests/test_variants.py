@@ -1,18 +1,25 @@
 """Every combination of answers, generated and checked the way its users will check it: ruff,
 ruff format, mypy --strict, and the project's own test suite against real PostgreSQL."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
 
 from fastapi_scaffold import api
 from fastapi_scaffold.template import Variant, variants
+from tests.template_helpers import postgres
 
 BIN = Path(sys.executable).parent
 
@@ -24,6 +31,64 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Non
     assert result.returncode == 0, (
         f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}"
     )
+
+
+def request_json(method: str, url: str, body: object = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"uvicorn exited: {server.communicate()[1]}"
+        try:
+            if request_json("GET", url)[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within 30 s")
+
+
+def serve_and_probe(project: Path, package: str, variant: Variant, env: dict[str, str]) -> None:
+    """Run the app as its README says (migrate, then uvicorn), call each endpoint it has, and
+    stop it with SIGTERM: it must shut down cleanly."""
+    if variant.database != "none":
+        run([sys.executable, "-m", f"{package}.migrate"], project, env)
+    port = postgres.free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(server, f"{base}/health")
+        if variant.database != "none":
+            status, item = request_json("POST", f"{base}/items", {"name": "served"})
+            assert status == 201
+            assert request_json("GET", f"{base}/items/{item['id']}") == (200, item)
+        if variant.http_client != "none":
+            assert request_json("GET", f"{base}/upstream/3") == (200, {"id": 3, "name": "item 3"})
+        if variant.cpu_work != "none":
+            assert request_json("GET", f"{base}/compute?n=100") == (200, {"n": 100, "result": 615})
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=20)
+    # uvicorn re-raises the signal once it has shut down: -SIGTERM is a clean exit.
+    assert server.returncode in {0, -signal.SIGTERM}, stderr
+    assert "Application shutdown complete." in stderr, stderr
+    assert "Traceback" not in stderr, stderr
 
 
 def variant_id(variant: Variant) -> str:
@@ -40,6 +105,19 @@ def assert_requirements_installed(project: Path) -> None:
             f"{project.name} needs {requirement}; the test environment has {installed}: "
             "update the test extra in the generator's pyproject.toml"
         )
+
+
+def assert_tidy_text(project: Path) -> None:
+    """No leftovers of the template's conditionals where ruff format does not look."""
+    for path in project.rglob("*"):
+        prose = path.suffix in {".md", ".toml", ".sql", ".yml"} or path.name == ".gitignore"
+        if path.is_file() and prose:
+            text = path.read_text()
+            assert "\n\n\n" not in text, f"{path.name} has two blank lines in a row"
+            assert text.endswith("\n"), f"{path.name} does not end with a newline"
+            assert not text.endswith("\n\n"), f"{path.name} ends with a blank line"
+            assert all(line == line.rstrip() for line in text.splitlines()), path.name
+            assert "{%" not in text, f"{path.name} has unrendered Jinja"
 
 
 def assert_handler_style(package: Path, variant: Variant) -> None:
@@ -79,6 +157,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
         defaults=True,
     )
     assert_requirements_installed(project)
+    assert_tidy_text(project)
     assert_handler_style(project / package_name, variant)
 
     run([str(BIN / "ruff"), "check", "."], project)
@@ -93,3 +172,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
     if variant.database != "none":
         env["DATABASE_URL"] = request.getfixturevalue("database_url")
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+
+    if variant.http_client != "none":
+        env["UPSTREAM_URL"] = request.getfixturevalue("upstream_url")
+    serve_and_probe(project, package_name, variant, env)
