@@ -1,0 +1,103 @@
+"""Every generated project proves it never blocks its event loop: put a blocking call into one
+of its `async def` handlers, in each handler style, and the project's own test suite fails."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fastapi_scaffold import api
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A careless edit to a generated project: `old` becomes `new` in `path`."""
+
+    name: str
+    answers: dict[str, str]
+    path: str
+    old: str
+    new: str
+    tests: str
+    caught_by_ruff: bool
+
+
+MUTATIONS = [
+    Mutation(
+        "sync style: time.sleep in an async def handler",
+        {"database": "psycopg2", "http_client": "requests"},
+        "routes/health.py",
+        '    return {"status": "ok"}',
+        '    time.sleep(0.01)\n    return {"status": "ok"}',
+        "tests/test_health.py",
+        caught_by_ruff=True,
+    ),
+    Mutation(
+        "async style: time.sleep in an async def handler",
+        {"database": "asyncpg", "http_client": "httpx"},
+        "routes/items.py",
+        "    item = await db.get_item(conn, item_id)",
+        "    time.sleep(0.01)\n    item = await db.get_item(conn, item_id)",
+        "tests/test_items.py",
+        caught_by_ruff=True,
+    ),
+    Mutation(
+        "mixed style: psycopg2 called inline instead of offloaded",
+        {"database": "psycopg2", "http_client": "httpx"},
+        "routes/items.py",
+        "    item = await run_sync(db.get_item, pool, item_id)",
+        "    item = db.get_item(pool, item_id)",
+        "tests/test_items.py",
+        caught_by_ruff=False,
+    ),
+    Mutation(
+        "mixed style: requests called inline instead of offloaded",
+        {"database": "asyncpg", "http_client": "requests"},
+        "routes/upstream.py",
+        "    return await run_sync(upstream.fetch_item, item_id)",
+        "    return upstream.fetch_item(item_id)",
+        "tests/test_upstream.py",
+        caught_by_ruff=False,
+    ),
+]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_a_blocking_call_on_the_loop_fails_the_projects_suite(
+    mutation: Mutation, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    answers = {"package_name": "svc", "cpu_work": "none", **mutation.answers}
+    project = api.generate(tmp_path / "svc", answers, defaults=True)
+    module = project / "svc" / mutation.path
+    source = module.read_text()
+    assert mutation.old in source, f"the template changed: update this test's {mutation.name!r}"
+    source = source.replace(mutation.old, mutation.new)
+    if "time.sleep" in mutation.new:
+        source = "import time\n" + source
+    module.write_text(source)
+
+    env = {**os.environ, "DATABASE_URL": request.getfixturevalue("database_url")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", mutation.tests],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "BlockingError: Blocking call to" in result.stdout
+
+    ruff = subprocess.run(
+        [str(BIN / "ruff"), "check", "--select", "ASYNC", str(module)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (ruff.returncode != 0) == mutation.caught_by_ruff, ruff.stdout
