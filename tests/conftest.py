@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 
 import psycopg2
@@ -21,6 +22,9 @@ _server: contextlib.ExitStack | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _server
+    if not hasattr(config, "workerinput"):
+        # A template store for this run, never the user's ~/.local/share/fastapi-scaffold.
+        os.environ["FASTAPI_SCAFFOLD_HOME"] = tempfile.mkdtemp(prefix="fastapi-scaffold-home-")
     if hasattr(config, "workerinput") or os.environ.get(SERVER_URL_VARIABLE):
         return  # an xdist worker (the controller started the server), or a server was given
     _server = contextlib.ExitStack()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fastapi_scaffold import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,7 +51,19 @@ def test_an_installed_wheel_generates_offline_from_its_own_template(
         check=True,
         capture_output=True,
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": str(site), "FASTAPI_SCAFFOLD_HOME": str(tmp_path / "home")}
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from fastapi_scaffold.template import template_dir as t; print(t())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(site)
     result = subprocess.run(
         [sys.executable, "-m", "fastapi_scaffold", "new", "offline", "--defaults"],
         cwd=tmp_path,
@@ -60,5 +74,7 @@ def test_an_installed_wheel_generates_offline_from_its_own_template(
     )
     assert result.returncode == 0, result.stderr
     answers = yaml.safe_load((tmp_path / "offline" / ".copier-answers.yml").read_text())
-    assert Path(answers["_src_path"]).is_relative_to(site)
+    # Generated through the local template store, which `update` and `copier update` can use.
+    assert answers["_src_path"] == str(tmp_path / "home" / "template")
+    assert answers["_commit"] == f"v{__version__}"
     assert (tmp_path / "offline" / "offline" / "main.py").is_file()

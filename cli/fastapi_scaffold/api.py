@@ -8,20 +8,27 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi_scaffold import store
 from fastapi_scaffold.errors import (
     DestinationError,
     GenerationFailed,
     Interrupted,
     InvalidAnswer,
     MissingAnswers,
+    NotAProject,
+    TemplateUnavailable,
+    UpdateConflicts,
+    UpdateRefused,
 )
-from fastapi_scaffold.template import asked, template_dir
+from fastapi_scaffold.template import asked
 
 
 def check_answers(answers: Mapping[str, str]) -> None:
@@ -87,16 +94,152 @@ def generate(
     return destination
 
 
+@dataclass(frozen=True)
+class Update:
+    """What an update did: the template versions it went from and to."""
+
+    project: Path
+    from_version: str
+    to_version: str
+
+
+def update(
+    project: Path,
+    answers: Mapping[str, str] | None = None,
+    *,
+    defaults: bool = False,
+    interactive: bool = False,
+    pretend: bool = False,
+    template: str | None = None,
+) -> Update:
+    """Bring a generated project to this installation's template version (or to the newest
+    version of `template`, a git URL or repository), by copier's three-way update: the user's
+    edits stay; files they never touched are regenerated, also when `answers` change them (a
+    project may move from sync to async); a file both changed gets conflict markers.
+    """
+    project = project.expanduser().absolute()
+    recorded = _recorded_answers(project)
+    _check_clean_git_tree(project)
+    data = dict(answers or {})
+    check_answers(data)
+    if not defaults and not interactive:
+        raise MissingAnswers(
+            "no terminal to ask on",
+            "pass --defaults to keep the recorded answers (and --data to change some)",
+        )
+    if template is None:
+        source, version = store.current_version()
+        recorded_source = str(recorded.get("_src_path", ""))
+        is_local = "://" not in recorded_source and not recorded_source.startswith("git@")
+        if is_local and not Path(recorded_source).exists():
+            raise TemplateUnavailable(
+                f"the template {project.name} was made from ({recorded_source}) is not on "
+                "this machine",
+                f"pass --template with a git URL or repository holding its version "
+                f"{recorded.get('_commit')}",
+            )
+        old_template = None
+    else:
+        source, version, old_template = Path(template), None, template
+    from_version = str(recorded.get("_commit"))
+    _run_update(project, str(source), version, old_template, data, defaults, pretend)
+    if not pretend:
+        conflicts = _git(project, "diff", "--name-only", "--diff-filter=U").splitlines()
+        if conflicts:
+            raise UpdateConflicts(conflicts)
+    to_version = version or str(_recorded_answers(project).get("_commit"))
+    return Update(project, from_version, to_version)
+
+
+def _run_update(
+    project: Path,
+    source: str,
+    version: str | None,
+    old_template: str | None,
+    data: dict[str, str],
+    defaults: bool,
+    pretend: bool,
+) -> None:
+    import copier
+
+    # copier's public run_update() cannot take the template source from elsewhere than the
+    # answers file; its Worker can (copier is pinned below 10, and tests/test_update.py
+    # covers this use).
+    from copier._main import Worker
+    from copier._template import Template
+
+    try:
+        with Worker(
+            src_path=source,
+            dst_path=project,
+            data=data,
+            vcs_ref=version,
+            defaults=defaults,
+            overwrite=True,
+            pretend=pretend,
+            quiet=not pretend,
+            unsafe=True,  # the template's own _migrations; it is this tool's template
+        ) as worker:
+            if old_template is not None:
+                # copier takes the old version from the recorded source; a --template given
+                # here replaces that source for both versions.
+                commit = worker.subproject.last_answers.get("_commit")
+                worker.subproject.__dict__["template"] = Template(url=old_template, ref=commit)
+            worker.run_update()
+    except (KeyboardInterrupt, copier.errors.CopierAnswersInterrupt) as exc:
+        raise Interrupted("interrupted", "check `git status` and `git stash` what it left") from exc
+    except copier.errors.UserMessageError as exc:
+        raise UpdateRefused(str(exc).rstrip("."), "nothing was changed") from exc
+    except ValueError as exc:
+        raise InvalidAnswer(_validator_message(str(exc)), "nothing was changed") from exc
+
+
+def _recorded_answers(project: Path) -> dict[str, object]:
+    import yaml
+
+    answers_file = project / ".copier-answers.yml"
+    if not answers_file.is_file():
+        raise NotAProject(
+            f"{project} has no .copier-answers.yml",
+            "run update in a project made by fastapi-scaffold new (or copier copy)",
+        )
+    recorded: dict[str, object] = yaml.safe_load(answers_file.read_text()) or {}
+    return recorded
+
+
+def _check_clean_git_tree(project: Path) -> None:
+    try:
+        _git(project, "rev-parse", "--is-inside-work-tree")
+    except subprocess.CalledProcessError as exc:
+        raise UpdateRefused(
+            f"{project} is not under git",
+            "commit it to git first (git init && git add -A && git commit), so that the "
+            "update can be reviewed and undone",
+        ) from exc
+    if _git(project, "status", "--porcelain"):
+        raise UpdateRefused(
+            f"{project} has uncommitted changes", "commit or stash them, then update"
+        )
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
     import copier
 
     chatter = io.StringIO()  # copier's notes on git refs; shown only if rendering fails
     try:
+        source, version = store.current_version()
         with warnings.catch_warnings(), contextlib.redirect_stderr(chatter):
             warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
             copier.run_copy(
-                str(template_dir()),
+                str(source),
                 target,
+                vcs_ref=version,
                 data=data,
                 defaults=defaults,
                 quiet=True,

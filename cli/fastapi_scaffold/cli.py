@@ -94,6 +94,54 @@ def new(
     typer.echo(f"Next: cd {path} && pip install -e '.[test]' && pytest")
 
 
+@app.command()
+def update(
+    path: Annotated[Path, typer.Argument(help="The project to update.")] = Path(),
+    database: Annotated[str | None, typer.Option(help=_choice_help("database"))] = None,
+    http_client: Annotated[str | None, typer.Option(help=_choice_help("http_client"))] = None,
+    cpu_work: Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change any answer; repeatable."),
+    ] = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Keep every recorded answer not changed here.")
+    ] = False,
+    pretend: Annotated[
+        bool, typer.Option("--pretend", help="Show what would change; write nothing.")
+    ] = False,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Update from this git URL or repository instead of the local store."),
+    ] = None,
+) -> None:
+    """Update a generated project to this version of the template, keeping your edits."""
+    answers = _parse_data(data or [])
+    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
+    answers.update({key: value for key, value in choices.items() if value is not None})
+    try:
+        result = api.update(
+            path,
+            answers,
+            defaults=defaults,
+            interactive=sys.stdin.isatty(),
+            pretend=pretend,
+            template=template,
+        )
+    except ScaffoldError as error:
+        _fail(error)
+    if pretend:
+        typer.echo(
+            f"Nothing written: {path} would go from {result.from_version} to {result.to_version}."
+        )
+        return
+    typer.secho(
+        f"Updated {result.project} from {result.from_version} to {result.to_version}",
+        fg=typer.colors.GREEN,
+    )
+    typer.echo("Review it with `git diff`, then commit.")
+
+
 @app.command("variants")
 def list_variants() -> None:
     """Print every combination of answers and the handler style it gets."""

@@ -36,6 +36,37 @@ class GenerationFailed(ScaffoldError):
     exit_code = 6
 
 
+class NotAProject(ScaffoldError):
+    """The directory holds no .copier-answers.yml: it was not generated from this template."""
+
+    exit_code = 7
+
+
+class UpdateRefused(ScaffoldError):
+    """The project is not under git, has uncommitted changes, or copier refused the update."""
+
+    exit_code = 8
+
+
+class UpdateConflicts(ScaffoldError):
+    """The update left conflict markers where the template and the user both changed a file."""
+
+    exit_code = 9
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__(
+            f"conflicts in {len(files)} file(s): {', '.join(files)}",
+            "resolve the <<<<<<< markers, then `git add` them and commit",
+        )
+        self.files = files
+
+
+class TemplateUnavailable(ScaffoldError):
+    """The template version a project was made from cannot be found here."""
+
+    exit_code = 10
+
+
 class Interrupted(ScaffoldError):
     """Ctrl-C; nothing was written."""
 

@@ -1,0 +1,273 @@
+"""Updating generated projects for real: template versions A and B tagged in a temporary git
+repository, a project generated from A, committed and edited by its user, then updated."""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import copier
+import pytest
+from typer.testing import CliRunner
+
+from fastapi_scaffold import __version__, api, store
+from fastapi_scaffold.cli import app
+from fastapi_scaffold.errors import (
+    NotAProject,
+    TemplateUnavailable,
+    UpdateConflicts,
+    UpdateRefused,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+ANSWERS = {"project_name": "svc", "package_name": "svc", "database": "psycopg2"}
+ANSWERS |= {"http_client": "httpx", "cpu_work": "none"}
+B_README_LINE = "Changed in version B of the template."
+B_HEALTH_DOC = '"""Liveness, as version B of the template words it."""'
+USER_HEALTH_DOC = '"""Liveness, as the user words it."""'
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def copy_template(destination: Path) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
+    shutil.copytree(
+        ROOT / "template",
+        destination / "template",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
+    )
+
+
+def release_b(template: Path) -> None:
+    """Version B: a line more in the generated README, a new docstring for the health route."""
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + f"\n{B_README_LINE}\n")
+    health = template / "template" / "{{package_name}}" / "routes" / "health.py"
+    lines = health.read_text().splitlines()
+    health.write_text("\n".join([B_HEALTH_DOC, *lines[1:]]) + "\n")
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """A git repository holding the template as version v1.0.0 (A) and v2.0.0 (B)."""
+    repo = tmp_path / "template-repo"
+    copy_template(repo)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "A")
+    git(repo, "tag", "v1.0.0")
+    release_b(repo)
+    git(repo, "commit", "--quiet", "--all", "-m", "B")
+    git(repo, "tag", "v2.0.0")
+    return repo
+
+
+@pytest.fixture
+def project_from_a(template_repo: Path, tmp_path: Path) -> Path:
+    """A project generated from version A, committed, then edited by its user: a new route, a
+    changed setting default, both committed."""
+    project = tmp_path / "svc"
+    copier.run_copy(
+        str(template_repo), project, data=ANSWERS, vcs_ref="v1.0.0", defaults=True, quiet=True
+    )
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated from A")
+
+    (project / "svc" / "routes" / "extra.py").write_text(
+        '"""A route of the user\'s own."""\n\nfrom fastapi import APIRouter\n\n'
+        'router = APIRouter()\n\n\n@router.get("/extra")\nasync def extra() -> dict[str, str]:\n'
+        '    return {"extra": "yes"}\n'
+    )
+    main = project / "svc" / "main.py"
+    main.write_text(
+        main.read_text()
+        .replace("from .routes import ", "from .routes import extra, ")
+        .replace("    return app\n", "    app.include_router(extra.router)\n    return app\n")
+    )
+    settings = project / "svc" / "settings.py"
+    edited = settings.read_text().replace(
+        "upstream_timeout_s: float = Field(default=5.0,",
+        "upstream_timeout_s: float = Field(default=2.5,",
+    )
+    assert "default=2.5" in edited
+    settings.write_text(edited)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "user edits")
+    return project
+
+
+def assert_user_edits_survive(project: Path) -> None:
+    assert (project / "svc" / "routes" / "extra.py").is_file()
+    assert "app.include_router(extra.router)" in (project / "svc" / "main.py").read_text()
+    assert "default=2.5" in (project / "svc" / "settings.py").read_text()
+
+
+def test_update_brings_b_and_keeps_the_users_edits(
+    project_from_a: Path, template_repo: Path
+) -> None:
+    result = api.update(project_from_a, defaults=True, template=str(template_repo))
+    assert (result.from_version, result.to_version) == ("v1.0.0", "v2.0.0")
+    assert B_README_LINE in (project_from_a / "README.md").read_text()
+    assert B_HEALTH_DOC in (project_from_a / "svc" / "routes" / "health.py").read_text()
+    assert_user_edits_survive(project_from_a)
+    assert "_commit: v2.0.0" in (project_from_a / ".copier-answers.yml").read_text()
+
+
+def test_plain_copier_update_works_with_the_recorded_source(project_from_a: Path) -> None:
+    copier_bin = Path(sys.executable).parent / "copier"
+    result = subprocess.run(
+        [str(copier_bin), "update", "--defaults", "--quiet"],
+        cwd=project_from_a,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert B_README_LINE in (project_from_a / "README.md").read_text()
+    assert_user_edits_survive(project_from_a)
+
+
+def test_a_conflicting_edit_gets_markers_and_a_non_zero_exit(
+    project_from_a: Path, template_repo: Path
+) -> None:
+    health = project_from_a / "svc" / "routes" / "health.py"
+    lines = health.read_text().splitlines()
+    health.write_text("\n".join([USER_HEALTH_DOC, *lines[1:]]) + "\n")
+    git(project_from_a, "commit", "--quiet", "--all", "-m", "user rewords health")
+
+    result = runner.invoke(
+        app, ["update", str(project_from_a), "--defaults", "--template", str(template_repo)]
+    )
+    assert result.exit_code == UpdateConflicts.exit_code, result.output
+    assert "svc/routes/health.py" in result.stderr
+    merged = health.read_text()
+    assert "<<<<<<< before updating" in merged
+    assert USER_HEALTH_DOC in merged
+    assert B_HEALTH_DOC in merged
+    assert B_README_LINE in (project_from_a / "README.md").read_text()
+
+
+def test_pretend_writes_nothing(project_from_a: Path, template_repo: Path) -> None:
+    head = git(project_from_a, "rev-parse", "HEAD")
+    result = runner.invoke(
+        app,
+        ["update", str(project_from_a), "--defaults", "--pretend"]
+        + ["--template", str(template_repo)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Nothing written" in result.stdout
+    assert git(project_from_a, "status", "--porcelain") == ""
+    assert git(project_from_a, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize(
+    ("spoil", "error", "mentioned"),
+    [
+        (lambda p: shutil.rmtree(p / ".git"), UpdateRefused, "is not under git"),
+        (lambda p: (p / "README.md").write_text("dirty"), UpdateRefused, "uncommitted changes"),
+        (lambda p: (p / ".copier-answers.yml").unlink(), NotAProject, "no .copier-answers.yml"),
+    ],
+    ids=["not-under-git", "dirty", "not-a-project"],
+)
+def test_update_refuses_with_one_line(
+    project_from_a: Path,
+    template_repo: Path,
+    spoil: Callable[[Path], object],
+    error: type[Exception],
+    mentioned: str,
+) -> None:
+    spoil(project_from_a)
+    before = sorted(str(p) for p in project_from_a.rglob("*") if ".git" not in p.parts)
+    result = runner.invoke(
+        app, ["update", str(project_from_a), "--defaults", "--template", str(template_repo)]
+    )
+    assert result.exit_code == error.exit_code, result.output  # type: ignore[attr-defined]
+    assert mentioned in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    after = sorted(str(p) for p in project_from_a.rglob("*") if ".git" not in p.parts)
+    assert after == before
+
+
+def test_a_template_source_missing_here_is_named(tmp_path: Path) -> None:
+    project = api.generate(tmp_path / "svc", ANSWERS, defaults=True)
+    answers = project / ".copier-answers.yml"
+    answers.write_text(
+        answers.read_text().replace(str(store.store_dir()), "/nowhere/fastapi-scaffold/template")
+    )
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated elsewhere")
+    result = runner.invoke(app, ["update", str(project), "--defaults"])
+    assert result.exit_code == TemplateUnavailable.exit_code, result.output
+    assert "/nowhere/fastapi-scaffold/template" in result.stderr
+    assert "--template" in result.stderr
+
+
+def test_the_installed_cli_updates_offline_from_its_own_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project made by this version is updated by a later one through the local store."""
+    monkeypatch.setenv("FASTAPI_SCAFFOLD_HOME", str(tmp_path / "home"))
+    project = api.generate(tmp_path / "svc", ANSWERS, defaults=True)
+    assert f"_commit: v{__version__}" in (project / ".copier-answers.yml").read_text()
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated")
+
+    later = tmp_path / "later-release"
+    copy_template(later)
+    release_b(later)
+    monkeypatch.setattr(store, "template_dir", lambda: later)
+    monkeypatch.setattr(store, "__version__", "99.0.0")
+    result = api.update(project, defaults=True)
+    assert (result.from_version, result.to_version) == (f"v{__version__}", "v99.0.0")
+    assert B_README_LINE in (project / "README.md").read_text()
+    tags = git(store.store_dir(), "tag", "--list").split()
+    assert tags == [f"v{__version__}", "v99.0.0"]
+
+
+def test_switching_psycopg2_to_asyncpg_gives_a_passing_async_project(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    project = api.generate(tmp_path / "svc", ANSWERS, defaults=True)
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated, mixed style")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nOur own notes.\n")
+    git(project, "commit", "--quiet", "--all", "-m", "user notes")
+
+    result = runner.invoke(app, ["update", str(project), "--defaults", "--database", "asyncpg"])
+    assert result.exit_code == 0, result.output
+    routes = (project / "svc" / "routes" / "items.py").read_text()
+    assert "conn: DbConnection" in routes
+    assert "run_sync" not in routes
+    assert not (project / "svc" / "offload.py").exists()
+    assert "asyncpg" in (project / "pyproject.toml").read_text()
+    assert "Our own notes." in readme.read_text()
+
+    env = {**os.environ, "DATABASE_URL": request.getfixturevalue("database_url")}
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert suite.returncode == 0, suite.stdout[-3000:]
