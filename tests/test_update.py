@@ -217,6 +217,45 @@ def test_a_template_source_missing_here_is_named(tmp_path: Path) -> None:
     assert "--template" in result.stderr
 
 
+def test_a_migration_renames_a_setting_in_the_users_env_file(
+    project_from_a: Path, template_repo: Path
+) -> None:
+    """Version C renames LOOP_LAG_WARN_MS: copier re-renders settings.py, and the `_migrations`
+    entry carries the developer's own value in the git-ignored .env over to the new name."""
+    for path in (template_repo / "template").rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            renamed = text.replace("loop_lag_warn_ms", "loop_lag_warning_ms")
+            path.write_text(renamed.replace("LOOP_LAG_WARN_MS", "LOOP_LAG_WARNING_MS"))
+    config = template_repo / "copier.yml"
+    migration = (
+        '_migrations:\n  - version: v3.0.0\n    command: ["{{ _copier_python }}", '
+        '"{{ _copier_conf.src_path }}/migrations/rename_setting.py", '
+        '"LOOP_LAG_WARN_MS", "LOOP_LAG_WARNING_MS"]\n'
+    )
+    config.write_text(config.read_text().replace("_migrations: []\n", migration))
+    shutil.copytree(ROOT / "migrations", template_repo / "migrations")
+    git(template_repo, "add", "--all")
+    git(template_repo, "commit", "--quiet", "-m", "C: rename LOOP_LAG_WARN_MS")
+    git(template_repo, "tag", "v3.0.0")
+    (project_from_a / ".env").write_text("export LOOP_LAG_WARN_MS=250\nOTHER=1\n")
+    assert git(project_from_a, "status", "--porcelain") == ""  # .env is git-ignored
+
+    result = api.update(project_from_a, defaults=True, template=str(template_repo))
+    assert result.to_version == "v3.0.0"
+    env_file = (project_from_a / ".env").read_text()
+    assert env_file == "export LOOP_LAG_WARNING_MS=250\nOTHER=1\n"
+    read_back = subprocess.run(
+        [sys.executable, "-c", "from svc.settings import Settings; print(Settings().model_dump())"],
+        cwd=project_from_a,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "'loop_lag_warning_ms': 250.0" in read_back.stdout
+    assert_user_edits_survive(project_from_a)
+
+
 def test_the_installed_cli_updates_offline_from_its_own_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,11 +57,12 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def _template_files(source: Path) -> list[Path]:
-    """copier.yml and template/, relative to `source`, without build debris."""
+    """copier.yml, template/ and migrations/, relative to `source`, without build debris."""
     files = [Path("copier.yml")]
-    for path in sorted((source / "template").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            files.append(path.relative_to(source))
+    for folder in ("template", "migrations"):
+        for path in sorted((source / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files.append(path.relative_to(source))
     return files
 
 
