@@ -1,7 +1,6 @@
 """Every generated project proves it never blocks its event loop: put a blocking call into one
 of its `async def` handlers, in each handler style, and the project's own test suite fails."""
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_scaffold import api
+from tests.projects import run_project_tests
 
 BIN = Path(sys.executable).parent
 
@@ -81,16 +81,8 @@ def test_a_blocking_call_on_the_loop_fails_the_projects_suite(
         source = "import time\n" + source
     module.write_text(source)
 
-    env = {**os.environ, "DATABASE_URL": request.getfixturevalue("database_url")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", mutation.tests],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    database_url = request.getfixturevalue("database_url")
+    result = run_project_tests(project, database_url, mutation.tests)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "BlockingError: Blocking call to" in result.stdout
 

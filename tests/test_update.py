@@ -1,7 +1,6 @@
 """Updating generated projects for real: template versions A and B tagged in a temporary git
 repository, a project generated from A, committed and edited by its user, then updated."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from fastapi_scaffold.errors import (
     UpdateConflicts,
     UpdateRefused,
 )
+from tests.projects import run_project_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -299,14 +299,5 @@ def test_switching_psycopg2_to_asyncpg_gives_a_passing_async_project(
     assert "asyncpg" in (project / "pyproject.toml").read_text()
     assert "Our own notes." in readme.read_text()
 
-    env = {**os.environ, "DATABASE_URL": request.getfixturevalue("database_url")}
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    suite = run_project_tests(project, request.getfixturevalue("database_url"))
     assert suite.returncode == 0, suite.stdout[-3000:]

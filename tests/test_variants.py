@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 
 from fastapi_scaffold import api
 from fastapi_scaffold.template import Variant, variants
+from tests.projects import run_project_tests
 from tests.template_helpers import postgres
 
 BIN = Path(sys.executable).parent
@@ -167,12 +168,15 @@ def test_variant_passes_its_checks_and_its_own_suite(
     cache = tmp_path.parent.parent / f"mypy-cache-{worker}"
     run([str(BIN / "mypy"), "--cache-dir", str(cache)], project)
 
-    env = {**os.environ}
-    env.pop("DATABASE_URL", None)
+    database_url = None
     if variant.database != "none":
-        env["DATABASE_URL"] = request.getfixturevalue("database_url")
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+        database_url = request.getfixturevalue("database_url")
+    suite = run_project_tests(project, database_url)
+    assert suite.returncode == 0, f"{project.name}'s own suite failed:\n{suite.stdout[-5000:]}"
 
+    env = {**os.environ}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     if variant.http_client != "none":
         env["UPSTREAM_URL"] = request.getfixturevalue("upstream_url")
     serve_and_probe(project, package_name, variant, env)

@@ -27,9 +27,29 @@ def _choice_help(name: str) -> str:
     return f"{question.help}: {' | '.join(question.choices)}."
 
 
+# The answer options `new` and `update` share.
+Database = Annotated[str | None, typer.Option(help=_choice_help("database"))]
+HttpClient = Annotated[str | None, typer.Option(help=_choice_help("http_client"))]
+CpuWork = Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))]
+Data = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer any question; repeatable."),
+]
+
+
 def _fail(error: ScaffoldError) -> NoReturn:
     typer.secho(f"error: {error.problem}; {error.fix}", fg=typer.colors.RED, err=True)
     raise typer.Exit(error.exit_code)
+
+
+def _answers(
+    data: list[str] | None, database: str | None, http_client: str | None, cpu_work: str | None
+) -> dict[str, str]:
+    """The answers given on the command line: -d KEY=VALUE pairs, then the choice options."""
+    answers = _parse_data(data or [])
+    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
+    answers.update({key: value for key, value in choices.items() if value is not None})
+    return answers
 
 
 def _parse_data(pairs: list[str]) -> dict[str, str]:
@@ -66,13 +86,10 @@ def new(
         Path,
         typer.Argument(help="Where to create the project; its name is the default project name."),
     ],
-    database: Annotated[str | None, typer.Option(help=_choice_help("database"))] = None,
-    http_client: Annotated[str | None, typer.Option(help=_choice_help("http_client"))] = None,
-    cpu_work: Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))] = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer any question; repeatable."),
-    ] = None,
+    database: Database = None,
+    http_client: HttpClient = None,
+    cpu_work: CpuWork = None,
+    data: Data = None,
     defaults: Annotated[
         bool, typer.Option("--defaults", help="Take the default for every unanswered question.")
     ] = False,
@@ -81,9 +98,7 @@ def new(
     ] = False,
 ) -> None:
     """Create a new project at PATH."""
-    answers = _parse_data(data or [])
-    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
-    answers.update({key: value for key, value in choices.items() if value is not None})
+    answers = _answers(data, database, http_client, cpu_work)
     try:
         project = api.generate(
             path, answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
@@ -97,13 +112,10 @@ def new(
 @app.command()
 def update(
     path: Annotated[Path, typer.Argument(help="The project to update.")] = Path(),
-    database: Annotated[str | None, typer.Option(help=_choice_help("database"))] = None,
-    http_client: Annotated[str | None, typer.Option(help=_choice_help("http_client"))] = None,
-    cpu_work: Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))] = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change any answer; repeatable."),
-    ] = None,
+    database: Database = None,
+    http_client: HttpClient = None,
+    cpu_work: CpuWork = None,
+    data: Data = None,
     defaults: Annotated[
         bool, typer.Option("--defaults", help="Keep every recorded answer not changed here.")
     ] = False,
@@ -116,9 +128,7 @@ def update(
     ] = None,
 ) -> None:
     """Update a generated project to this version of the template, keeping your edits."""
-    answers = _parse_data(data or [])
-    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
-    answers.update({key: value for key, value in choices.items() if value is not None})
+    answers = _answers(data, database, http_client, cpu_work)
     try:
         result = api.update(
             path,
