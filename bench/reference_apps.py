@@ -98,9 +98,14 @@ def aiohttp_app(connection_limit: int) -> FastAPI:
     return app
 
 
-def httpx_app(make_client: Callable[[], httpx.AsyncClient]) -> FastAPI:
-    """One httpx.AsyncClient for the app, built in a worker thread (it loads certificates)."""
-    holder: Holder[httpx.AsyncClient] = Holder()
+# httpx and httpx2 (its fork) share one API: one app serves either.
+AsyncHttpxClient = httpx.AsyncClient | httpx2.AsyncClient
+
+
+def httpx_app(make_client: Callable[[], AsyncHttpxClient]) -> FastAPI:
+    """One httpx (or httpx2) AsyncClient for the app, built in a worker thread (it loads
+    certificates)."""
+    holder: Holder[AsyncHttpxClient] = Holder()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,29 +135,8 @@ def _httpx_over_aiohttp() -> httpx.AsyncClient:
     )
 
 
-def httpx2_app() -> FastAPI:
-    """The same as `httpx_app`, with httpx2 (the fork of httpx)."""
-    holder: Holder[httpx2.AsyncClient] = Holder()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        def make_client() -> httpx2.AsyncClient:
-            return httpx2.AsyncClient(base_url=_upstream_url(), timeout=_timeout_s())
-
-        async with await anyio.to_thread.run_sync(make_client) as client:
-            holder.set(client)
-            yield
-            holder.set(None)
-
-    app = _app_with_health(lifespan)
-
-    @app.get("/upstream/{item_id}")
-    async def upstream(item_id: int) -> dict[str, Any]:
-        response = await holder.get().get(f"items/{item_id}")
-        response.raise_for_status()
-        return _json_object(response.json())
-
-    return app
+def _plain_httpx2() -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(base_url=_upstream_url(), timeout=_timeout_s())
 
 
 # requests, a blocking client
@@ -272,7 +256,7 @@ aiohttp_default = aiohttp_app(connection_limit=100)
 aiohttp_uncapped = aiohttp_app(connection_limit=0)
 httpx_plain = httpx_app(_plain_httpx)
 httpx_over_aiohttp = httpx_app(_httpx_over_aiohttp)
-httpx2_plain = httpx2_app()
+httpx2_plain = httpx_app(_plain_httpx2)
 requests_in_def = requests_in_def_app()
 requests_in_async = requests_in_async_app()
 bare_async = bare_async_app()
