@@ -7,13 +7,14 @@ turns, round after round, so that a slower spell of the machine hits them alike;
 JSON, each app's CPU microseconds per request in its best round (noise only ever slows).
 """
 
-import asyncio
 import importlib
 import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from bench import load
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -74,13 +75,7 @@ def main(argv: list[str]) -> None:
     for target in argv[2:]:
         module_name, _, attribute = target.partition(":")
         apps[target] = getattr(importlib.import_module(module_name), attribute)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        result = asyncio.run(costs_us(apps, requests, rounds))
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            result = runner.run(costs_us(apps, requests, rounds))
+    result = load.run(costs_us(apps, requests, rounds))
     json.dump(result, sys.stdout)
 
 

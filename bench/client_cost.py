@@ -19,6 +19,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
+from bench import load
+
 Get = Callable[[], Awaitable[object]]
 
 
@@ -103,13 +105,7 @@ async def measure(port: int, concurrency: int, rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     port, concurrency, rounds = int(argv[0]), int(argv[1]), int(argv[2])
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        results = asyncio.run(measure(port, concurrency, rounds))
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            results = runner.run(measure(port, concurrency, rounds))
+    results = load.run(measure(port, concurrency, rounds))
     json.dump(results, sys.stdout)
 
 

@@ -10,6 +10,8 @@ import signal
 import sys
 from typing import cast
 
+from bench import load
+
 
 def item_body(item_id: int) -> bytes:
     return json.dumps({"id": item_id, "name": f"item {item_id}"}, separators=(",", ":")).encode()
@@ -76,13 +78,7 @@ async def serve(port: int, delay_s: float) -> None:
 
 def main(argv: list[str]) -> None:
     port, delay_s = int(argv[0]), float(argv[1])
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        asyncio.run(serve(port, delay_s))
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(port, delay_s))
+    load.run(serve(port, delay_s))
 
 
 if __name__ == "__main__":
