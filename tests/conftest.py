@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or os.environ.get(SERVER_URL_VARIABLE):
         return  # an xdist worker (the controller started the server), or a server was given
     _server = contextlib.ExitStack()
-    os.environ[SERVER_URL_VARIABLE] = _server.enter_context(postgres.throwaway_cluster())
+    os.environ[SERVER_URL_VARIABLE] = _server.enter_context(postgres.throwaway_cluster()).url
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -41,6 +41,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def upstream_url() -> Iterator[str]:
     """A real HTTP upstream on 127.0.0.1 for the served apps to call."""
     with upstream_server.UpstreamServer() as server:
+        yield str(server.url)
+
+
+@pytest.fixture(scope="session")
+def healthy_upstream_url() -> Iterator[str]:
+    """The same upstream without its deliberate faults: every item, answered at once."""
+    with upstream_server.UpstreamServer(faults=False) as server:
         yield str(server.url)
 
 
