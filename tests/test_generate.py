@@ -1,9 +1,14 @@
-"""`api.generate` when rendering fails part-way: nothing is left behind, nothing overwritten.
+"""Generation failing part-way: nothing is left behind, nothing overwritten.
 
 The failure is injected into copier's file rendering after a few files were written, which is
-where a real Ctrl-C or a template bug would strike.
+where a real Ctrl-C or a template bug would strike; the command line gets a real SIGINT.
 """
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,28 @@ from copier._main import Worker
 
 from fastapi_scaffold import api
 from fastapi_scaffold.errors import GenerationFailed, Interrupted
+
+# `fastapi-scaffold` whose rendering of its 5th file stops: it touches $PAUSED_FILE and waits for
+# a signal, or raises $FAIL_WITH.
+PAUSING_CLI = """
+import os, sys, time
+from pathlib import Path
+from copier._main import Worker
+render, rendered = Worker._render_file, 0
+def render_then_pause(self, *args, **kwargs):
+    global rendered
+    rendered += 1
+    if rendered == 5:
+        if os.environ.get("FAIL_WITH"):
+            raise RuntimeError(os.environ["FAIL_WITH"])
+        Path(os.environ["PAUSED_FILE"]).touch()
+        time.sleep(120)
+    return render(self, *args, **kwargs)
+Worker._render_file = render_then_pause
+from fastapi_scaffold.cli import main
+sys.argv[0] = "fastapi-scaffold"
+main()
+"""
 
 DEFAULTS = {"database": "asyncpg", "http_client": "httpx", "cpu_work": "process"}
 
@@ -65,3 +92,62 @@ def test_generate_returns_the_project(tmp_path: Path) -> None:
     assert project == tmp_path / "svc"
     assert (project / "svc" / "main.py").is_file()
     assert [path.name for path in tmp_path.iterdir()] == ["svc"]
+
+
+def start_pausing_cli(
+    workspace: Path, *arguments: str, **environment: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", PAUSING_CLI, *arguments],
+        cwd=workspace,
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path.name} did not appear within 60 s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_ctrl_c_mid_generation_ends_with_one_line_and_leaves_things_as_they_were(
+    tmp_path: Path, force: bool
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    destination = workspace / "project"
+    if force:
+        destination.mkdir()
+        (destination / "README.md").write_text("mine")
+    paused = tmp_path / "paused"
+    arguments = ["new", str(destination), "--defaults", *(["--force"] if force else [])]
+    cli = start_pausing_cli(workspace, *arguments, PAUSED_FILE=str(paused))
+    wait_for(paused, cli)
+    cli.send_signal(signal.SIGINT)
+    stdout, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == Interrupted.exit_code, stderr
+    assert stderr.splitlines() == ["error: interrupted; nothing was written"]
+    assert "Traceback" not in stdout
+    if force:
+        assert [path.name for path in workspace.iterdir()] == ["project"]
+        assert [path.name for path in destination.iterdir()] == ["README.md"]
+        assert (destination / "README.md").read_text() == "mine"
+    else:
+        assert list(workspace.iterdir()) == []
+
+
+def test_a_template_bug_mid_generation_ends_with_one_line(tmp_path: Path) -> None:
+    cli = start_pausing_cli(tmp_path, "new", "project", "--defaults", FAIL_WITH="template bug")
+    stdout, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == GenerationFailed.exit_code, stderr
+    assert "Traceback" not in stdout + stderr
+    assert stderr.splitlines()[-1].startswith(
+        "error: the template failed to render (RuntimeError: template bug); nothing was written"
+    )
+    assert list(tmp_path.iterdir()) == []
