@@ -189,6 +189,18 @@ def test_an_empty_directory_is_used(tmp_path: Path) -> None:
     assert (tmp_path / "empty" / "pyproject.toml").is_file()
 
 
+@pytest.mark.parametrize("destination", ["", "  "])
+def test_an_empty_destination_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str
+) -> None:
+    """`fastapi-scaffold new "$UNSET"` must not mean the current directory."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["new", destination, "--defaults"])
+    assert result.exit_code == DestinationError.exit_code
+    assert result.stderr.strip() == "error: the destination is empty; name the project's directory"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_as_destination_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("a file")
     result = runner.invoke(app, ["new", str(tmp_path / "taken"), "--defaults"])

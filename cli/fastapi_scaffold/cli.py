@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fastapi_scaffold import __version__, api
-from fastapi_scaffold.errors import InvalidAnswer, ScaffoldError
+from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
 from fastapi_scaffold.template import questions, variants
 
 app = typer.Typer(
@@ -83,7 +83,7 @@ def _main(
 @app.command()
 def new(
     path: Annotated[
-        Path,
+        str,
         typer.Argument(help="Where to create the project; its name is the default project name."),
     ],
     database: Database = None,
@@ -98,10 +98,12 @@ def new(
     ] = False,
 ) -> None:
     """Create a new project at PATH."""
+    if not path.strip():  # an unset shell variable, say: never "the current directory"
+        _fail(DestinationError("the destination is empty", "name the project's directory"))
     answers = _answers(data, database, http_client, cpu_work)
     try:
         project = api.generate(
-            path, answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
+            Path(path), answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
         )
     except ScaffoldError as error:
         _fail(error)
