@@ -1,99 +1,29 @@
 """Every combination of answers, generated and checked the way its users will check it: ruff,
 ruff format, mypy --strict, and the project's own test suite against real PostgreSQL."""
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
 
-from fastapi_scaffold import api
 from fastapi_scaffold.template import Variant, variants
 from tests.projects import run_project_tests
-from tests.template_helpers import postgres
-
-BIN = Path(sys.executable).parent
+from tests.served import BIN, generate, request_json, run, served, variant_id
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}"
-    )
-
-
-def request_json(method: str, url: str, body: object = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, None
-
-
-def wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"uvicorn exited: {server.communicate()[1]}"
-        try:
-            if request_json("GET", url)[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within 30 s")
-
-
-def serve_and_probe(project: Path, package: str, variant: Variant, env: dict[str, str]) -> None:
-    """Run the app as its README says (migrate, then uvicorn), call each endpoint it has, and
-    stop it with SIGTERM: it must shut down cleanly."""
+def probe(base: str, variant: Variant) -> None:
+    """Call each endpoint the variant has, once, as its README describes it."""
     if variant.database != "none":
-        run([sys.executable, "-m", f"{package}.migrate"], project, env)
-    port = postgres.free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(server, f"{base}/health")
-        if variant.database != "none":
-            status, item = request_json("POST", f"{base}/items", {"name": "served"})
-            assert status == 201
-            assert request_json("GET", f"{base}/items/{item['id']}") == (200, item)
-        if variant.http_client != "none":
-            assert request_json("GET", f"{base}/upstream/3") == (200, {"id": 3, "name": "item 3"})
-        if variant.cpu_work != "none":
-            assert request_json("GET", f"{base}/compute?n=100") == (200, {"n": 100, "result": 615})
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=20)
-    # uvicorn re-raises the signal once it has shut down: -SIGTERM is a clean exit.
-    assert server.returncode in {0, -signal.SIGTERM}, stderr
-    assert "Application shutdown complete." in stderr, stderr
-    assert "Traceback" not in stderr, stderr
-
-
-def variant_id(variant: Variant) -> str:
-    return f"{variant.database}-{variant.http_client}-{variant.cpu_work}"
+        status, item = request_json("POST", f"{base}/items", {"name": "served"})
+        assert status == 201
+        assert request_json("GET", f"{base}/items/{item['id']}") == (200, item)
+    if variant.http_client != "none":
+        assert request_json("GET", f"{base}/upstream/3") == (200, {"id": 3, "name": "item 3"})
+    if variant.cpu_work != "none":
+        assert request_json("GET", f"{base}/compute?n=100") == (200, {"n": 100, "result": 615})
 
 
 def assert_requirements_installed(project: Path) -> None:
@@ -147,16 +77,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
 ) -> None:
     # The longest name the template accepts, so every generated line is checked at its longest.
     package_name = f"v_{variant_id(variant).replace('-', '_')}_".ljust(40, "x")
-    project = api.generate(
-        tmp_path / variant_id(variant),
-        {
-            "package_name": package_name,
-            "database": variant.database,
-            "http_client": variant.http_client,
-            "cpu_work": variant.cpu_work,
-        },
-        defaults=True,
-    )
+    project = generate(tmp_path, variant, package_name)
     assert_requirements_installed(project)
     assert_tidy_text(project)
     assert_handler_style(project / package_name, variant)
@@ -179,4 +100,5 @@ def test_variant_passes_its_checks_and_its_own_suite(
         env["DATABASE_URL"] = database_url
     if variant.http_client != "none":
         env["UPSTREAM_URL"] = request.getfixturevalue("upstream_url")
-    serve_and_probe(project, package_name, variant, env)
+    with served(project, package_name, env) as base:
+        probe(base, variant)

@@ -1,0 +1,148 @@
+"""Generated projects, served as their README says (migrate, then uvicorn) for the tests that
+call them over HTTP, and stopped with SIGTERM, which must shut them down cleanly."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from fastapi_scaffold import api
+from fastapi_scaffold.template import Variant, variants
+from tests.template_helpers import postgres
+
+BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT_S = 30
+SHUTDOWN_TIMEOUT_S = 20
+
+
+def variant_id(variant: Variant) -> str:
+    return f"{variant.database}-{variant.http_client}-{variant.cpu_work}"
+
+
+def variants_named(*ids: str) -> list[Variant]:
+    """The variants with these ids ("asyncpg-httpx-process", ...), in that order."""
+    by_id = {variant_id(variant): variant for variant in variants()}
+    missing = [name for name in ids if name not in by_id]
+    assert not missing, f"no such variants: {missing}; the template has {sorted(by_id)}"
+    return [by_id[name] for name in ids]
+
+
+# One of each handler style, with every feature: a database, an upstream and CPU work.
+FULL_FEATURED = variants_named(
+    "asyncpg-httpx-process",  # async
+    "psycopg2-httpx-thread",  # mixed
+    "psycopg2-requests-process",  # sync
+)
+
+
+def generate(tmp_path: Path, variant: Variant, package_name: str) -> Path:
+    """Generate `variant` into tmp_path/<its id>, with the template's defaults otherwise."""
+    return api.generate(
+        tmp_path / variant_id(variant),
+        {
+            "package_name": package_name,
+            "database": variant.database,
+            "http_client": variant.http_client,
+            "cpu_work": variant.cpu_work,
+        },
+        defaults=True,
+    )
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}"
+    )
+
+
+def request_json(method: str, url: str, body: object = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def _read(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def _wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"uvicorn exited with {server.returncode} at start-up"
+        with contextlib.suppress(OSError):
+            if request_json("GET", url)[0] == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {STARTUP_TIMEOUT_S} s")
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    """SIGTERM, as a process manager stops it; the whole process group is killed if it hangs."""
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@contextlib.contextmanager
+def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
+    """Serve the project on a free port of 127.0.0.1 and yield its base URL.
+
+    A project with a database is migrated first. On leaving the block the app gets SIGTERM and
+    must shut down cleanly: lifespan's shutdown completes, with no traceback anywhere in its
+    log. If the block raised, uvicorn's log is attached to the exception as a note instead.
+    """
+    if (project / package / "migrate.py").exists():
+        run([sys.executable, "-m", f"{package}.migrate"], project, env)
+    port = postgres.free_port()
+    # A file, not a pipe: nobody reads the log while the app serves, and a full pipe would
+    # block uvicorn at its next log line. Its access log (stdout) is not kept.
+    with tempfile.TemporaryFile("w+") as stderr:
+        server = subprocess.Popen(
+            # uvicorn's default host, said explicitly: the tests serve on 127.0.0.1 only.
+            [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            cwd=project,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,  # its own process group, with the CPU workers it starts
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(server, f"{base}/health")
+            yield base
+        except BaseException as error:
+            _stop(server)
+            error.add_note(f"uvicorn's log (exit code {server.returncode}):\n{_read(stderr)}")
+            raise
+        _stop(server)
+        log = _read(stderr)
+    # uvicorn re-raises the signal once it has shut down: -SIGTERM is a clean exit.
+    assert server.returncode in {0, -signal.SIGTERM}, f"exit code {server.returncode}:\n{log}"
+    assert "Application shutdown complete." in log, log
+    assert "Traceback" not in log, log
