@@ -146,6 +146,18 @@ def test_a_project_name_that_is_not_a_package_name_gets_one_derived(tmp_path: Pa
     assert answers_of(tmp_path / "Café Orders 2")["package_name"] == "caf_orders_2"
 
 
+def test_a_project_name_with_nothing_to_derive_a_package_name_from_asks_for_one(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "日本語"), "--defaults"])
+    assert result.exit_code == InvalidAnswer.exit_code
+    assert result.stderr.strip() == (
+        "error: package_name is empty: pass one with --data package_name=NAME "
+        "(a lowercase Python identifier); nothing was written"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_free_text_with_quotes_and_accents_stays_valid_python_and_toml(tmp_path: Path) -> None:
     name = 'Café "Quoted" \\ Service'
     result = runner.invoke(
