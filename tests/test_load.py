@@ -200,7 +200,14 @@ def test_load_gets_no_errors_and_loses_no_writes(
 ) -> None:
     package = f"app_{variant_id(variant).replace('-', '_')}"
     project = generate(tmp_path, variant, package)
-    env = {**os.environ, "DATABASE_URL": database_url, "UPSTREAM_URL": healthy_upstream_url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "UPSTREAM_URL": healthy_upstream_url,
+        # A slow CI machine may keep a request queued for a connection past the 5 s default:
+        # this test is about errors and lost writes, not about how long the queue is.
+        "DB_POOL_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+    }
     with served(project, package, env) as base:
         load, wall_s = asyncio.run(load_and_read_back(base))
     figures = (
