@@ -1,7 +1,9 @@
 """Every combination of answers, generated and checked the way its users will check it: ruff,
 ruff format, mypy --strict, and the project's own test suite against real PostgreSQL."""
 
+import ast
 import os
+import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -12,6 +14,10 @@ from packaging.requirements import Requirement
 from fastapi_scaffold.template import Variant, variants
 from tests.projects import run_project_tests
 from tests.served import BIN, generate, request_json, run, served, variant_id
+
+# The SQL words a query starts with, and the driver methods that run one.
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+QUERY_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
 
 
 def probe(base: str, variant: Variant) -> None:
@@ -70,6 +76,28 @@ def assert_handler_style(package: Path, variant: Variant) -> None:
                 assert "await run_sync(" in routes[blocking_route[library]]
 
 
+def assert_sql_parameterised(package: Path, variant: Variant) -> None:
+    """Queries are literals with placeholders: no SQL text is built with an f-string, %, + or
+    str.format, so no value can become SQL."""
+    queries = 0
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.expr):
+                continue
+            built = (
+                isinstance(node, ast.JoinedStr)
+                or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add))
+                or (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "format")
+            )
+            if built and SQL_WORDS.search(ast.unparse(node)):
+                pytest.fail(f"{path.name}:{node.lineno} builds SQL: {ast.unparse(node)}")
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in QUERY_METHODS:
+                assert node.args, f"{path.name}:{node.lineno}: a query without its SQL"
+                queries += isinstance(node.args[0], ast.Constant)
+    if variant.database != "none":
+        assert queries >= 3, "the items queries were not found: is this check still looking?"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", variants(), ids=variant_id)
 def test_variant_passes_its_checks_and_its_own_suite(
@@ -81,6 +109,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
     assert_requirements_installed(project)
     assert_tidy_text(project)
     assert_handler_style(project / package_name, variant)
+    assert_sql_parameterised(project / package_name, variant)
 
     run([str(BIN / "ruff"), "check", "."], project)
     run([str(BIN / "ruff"), "format", "--check", "."], project)
