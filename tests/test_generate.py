@@ -20,10 +20,12 @@ from fastapi_scaffold import api
 from fastapi_scaffold.errors import GenerationFailed, Interrupted
 
 # `fastapi-scaffold` whose rendering of its 5th file stops: it touches $PAUSED_FILE and waits for
-# a signal, or raises $FAIL_WITH.
+# a signal, or raises $FAIL_WITH. Ctrl-C raises KeyboardInterrupt as in a terminal, even when the
+# suite runs where SIGINT is ignored (a shell's background job), which a child would inherit.
 PAUSING_CLI = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from copier._main import Worker
 render, rendered = Worker._render_file, 0
 def render_then_pause(self, *args, **kwargs):
