@@ -1,6 +1,7 @@
 """Shared by the generator's tests: one PostgreSQL server for the whole
 run (started by the xdist controller, reached by every worker through an environment variable),
-and a database per test that asks for one."""
+a database per test that asks for one, and `--variant ID`, which runs one variant's checks as
+its CI matrix job does."""
 
 import contextlib
 import hashlib
@@ -8,20 +9,38 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
 import pytest
 
+from fastapi_scaffold.template import variants
 from tests.template_helpers import postgres, upstream_server
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Where the run's PostgreSQL server is; set it to use a server of your own instead.
 SERVER_URL_VARIABLE = "FASTAPI_SCAFFOLD_TEST_POSTGRES"
 _server: contextlib.ExitStack | None = None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Run only the checks of this variant (an id of `fastapi-scaffold variants`, e.g. "
+        "asyncpg-httpx-process); repeatable.",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _server
+    # pytest-copie renders `--template` (default: the current directory): this checkout.
+    if not (Path(config.option.template) / "copier.yml").is_file():
+        config.option.template = str(ROOT)
     if not hasattr(config, "workerinput"):
         # A template store for this run, never the user's ~/.local/share/fastapi-scaffold.
         os.environ["FASTAPI_SCAFFOLD_HOME"] = tempfile.mkdtemp(prefix="fastapi-scaffold-home-")
@@ -29,6 +48,25 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # an xdist worker (the controller started the server), or a server was given
     _server = contextlib.ExitStack()
     os.environ[SERVER_URL_VARIABLE] = _server.enter_context(postgres.throwaway_cluster()).url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --variant, keep only the tests marked as those variants' checks."""
+    wanted = set(config.getoption("variant"))
+    if not wanted:
+        return
+    unknown = wanted - {variant.id for variant in variants()}
+    if unknown:
+        raise pytest.UsageError(
+            f"no such variant: {', '.join(sorted(unknown))}; `fastapi-scaffold variants` lists them"
+        )
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("variant")
+        (selected if marker is not None and marker.args[0] in wanted else deselected).append(item)
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

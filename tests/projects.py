@@ -1,9 +1,14 @@
-"""Running a generated project's own test suite, as its developers would."""
+"""Generated projects for the tests: made through pytest-copie as copier makes them, and their
+own test suites run as their developers would."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from pytest_copie.plugin import Copie
+
+from fastapi_scaffold.template import Variant, variants
 
 
 def run_project_tests(
@@ -23,3 +28,34 @@ def run_project_tests(
         timeout=600,
         check=False,
     )
+
+
+def variants_named(*ids: str) -> list[Variant]:
+    """The variants with these ids ("asyncpg-httpx-process", ...), in that order."""
+    by_id = {variant.id: variant for variant in variants()}
+    missing = [name for name in ids if name not in by_id]
+    assert not missing, f"no such variants: {missing}; the template has {sorted(by_id)}"
+    return [by_id[name] for name in ids]
+
+
+# One of each handler style, with every feature: a database, an upstream and CPU work.
+FULL_FEATURED = variants_named(
+    "asyncpg-httpx-process",  # async
+    "psycopg2-httpx-thread",  # mixed
+    "psycopg2-requests-process",  # sync
+)
+
+
+def copy_template(copie: Copie, answers: dict[str, str]) -> Path:
+    """Generate a project as copier does for template authors (pytest-copie: `copier copy`
+    of this checkout at HEAD, defaults for whatever `answers` leaves out)."""
+    answers = {"project_name": answers.get("package_name", "svc"), **answers}
+    result = copie.copy(extra_answers=answers)
+    assert result.exit_code == 0, f"copier could not generate {answers}: {result.exception!r}"
+    assert result.project_dir is not None
+    return result.project_dir
+
+
+def generate(copie: Copie, variant: Variant, package_name: str) -> Path:
+    """Generate `variant` with the template's defaults otherwise."""
+    return copy_template(copie, {"package_name": package_name, **variant.answers})

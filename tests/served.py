@@ -15,47 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from fastapi_scaffold import api
-from fastapi_scaffold.template import Variant, variants
 from tests.template_helpers import postgres
 
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 30
 SHUTDOWN_TIMEOUT_S = 20
-
-
-def variant_id(variant: Variant) -> str:
-    return f"{variant.database}-{variant.http_client}-{variant.cpu_work}"
-
-
-def variants_named(*ids: str) -> list[Variant]:
-    """The variants with these ids ("asyncpg-httpx-process", ...), in that order."""
-    by_id = {variant_id(variant): variant for variant in variants()}
-    missing = [name for name in ids if name not in by_id]
-    assert not missing, f"no such variants: {missing}; the template has {sorted(by_id)}"
-    return [by_id[name] for name in ids]
-
-
-# One of each handler style, with every feature: a database, an upstream and CPU work.
-FULL_FEATURED = variants_named(
-    "asyncpg-httpx-process",  # async
-    "psycopg2-httpx-thread",  # mixed
-    "psycopg2-requests-process",  # sync
-)
-
-
-def generate(tmp_path: Path, variant: Variant, package_name: str) -> Path:
-    """Generate `variant` into tmp_path/<its id>, with the template's defaults otherwise."""
-    return api.generate(
-        tmp_path / variant_id(variant),
-        {
-            "package_name": package_name,
-            "database": variant.database,
-            "http_client": variant.http_client,
-            "cpu_work": variant.cpu_work,
-        },
-        defaults=True,
-    )
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 
 from bench import cpu_isolation, io_concurrency, overhead, projects
-from fastapi_scaffold import api
+from tests.projects import copy_template
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,14 +54,12 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     ids=["flat-routes"],
 )
 def test_proposed_change_keeps_the_project_green(
-    change: projects.Change, answers: dict[str, str], tmp_path: Path
+    change: projects.Change, answers: dict[str, str], copie: Copie
 ) -> None:
     """Each change the report proposes, applied to a generated project as the benchmark
     applies it, passes the project's own ruff, mypy --strict and test suite (the upstream's
     refused connection, timeout and errors included)."""
-    project = api.generate(
-        tmp_path / "proposed", {"package_name": "proposed", **answers}, defaults=True
-    )
+    project = copy_template(copie, {"package_name": "proposed", **answers})
     not_applied, diff = change.apply(project, "proposed")
     assert not not_applied, f"the template has adopted it ({not_applied}): drop it from this test"
     assert diff.startswith("--- a/")

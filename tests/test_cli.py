@@ -54,7 +54,8 @@ def test_variants_prints_the_matrix() -> None:
     assert result.exit_code == 0
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert len(rows) == 27
-    styles = {(db, http): style for db, http, _, style in rows}
+    assert all(name == f"{db}-{http}-{cpu}" for name, db, http, cpu, _ in rows)
+    styles = {(db, http): style for _, db, http, _, style in rows}
     assert styles[("psycopg2", "requests")] == "sync"
     assert styles[("asyncpg", "httpx")] == "async"
     assert styles[("psycopg2", "httpx")] == "mixed"

@@ -15,9 +15,11 @@ from typing import Any
 import aiohttp
 import psycopg2
 import pytest
+from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
-from tests.served import FULL_FEATURED, generate, served, variant_id
+from tests.projects import FULL_FEATURED, generate
+from tests.served import served
 
 SEED = 20251122  # the same mix of requests, in the same order, on every run
 CONCURRENCY = 100
@@ -194,12 +196,16 @@ def stored_items(database_url: str) -> dict[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", FULL_FEATURED, ids=variant_id)
+@pytest.mark.parametrize("variant", FULL_FEATURED, ids=lambda variant: variant.id)
 def test_load_gets_no_errors_and_loses_no_writes(
-    variant: Variant, tmp_path: Path, database_url: str, healthy_upstream_url: str
+    variant: Variant,
+    copie: Copie,
+    tmp_path: Path,
+    database_url: str,
+    healthy_upstream_url: str,
 ) -> None:
-    package = f"app_{variant_id(variant).replace('-', '_')}"
-    project = generate(tmp_path, variant, package)
+    package = f"app_{variant.id.replace('-', '_')}"
+    project = generate(copie, variant, package)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

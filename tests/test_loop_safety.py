@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 
-from fastapi_scaffold import api
-from tests.projects import run_project_tests
+from tests.projects import copy_template, run_project_tests
 
 BIN = Path(sys.executable).parent
 
@@ -69,10 +69,10 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_a_blocking_call_on_the_loop_fails_the_projects_suite(
-    mutation: Mutation, tmp_path: Path, request: pytest.FixtureRequest
+    mutation: Mutation, copie: Copie, request: pytest.FixtureRequest
 ) -> None:
     answers = {"package_name": "svc", "cpu_work": "none", **mutation.answers}
-    project = api.generate(tmp_path / "svc", answers, defaults=True)
+    project = copy_template(copie, answers)
     module = project / "svc" / mutation.path
     source = module.read_text()
     assert mutation.old in source, f"the template changed: update this test's {mutation.name!r}"

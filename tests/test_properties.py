@@ -6,9 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
-from tests.served import BIN, FULL_FEATURED, generate, served, variant_id
+from tests.projects import FULL_FEATURED, generate
+from tests.served import BIN, served
 
 SEED = 20251122  # the same requests on every run: a failure here reproduces
 MAX_EXAMPLES = 100  # per operation, in each of the fuzzing and stateful phases
@@ -52,12 +54,16 @@ def _text(output: str | bytes | None) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", FULL_FEATURED, ids=variant_id)
+@pytest.mark.parametrize("variant", FULL_FEATURED, ids=lambda variant: variant.id)
 def test_no_generated_request_gets_a_server_error(
-    variant: Variant, tmp_path: Path, database_url: str, healthy_upstream_url: str
+    variant: Variant,
+    copie: Copie,
+    tmp_path: Path,
+    database_url: str,
+    healthy_upstream_url: str,
 ) -> None:
-    package = f"app_{variant_id(variant).replace('-', '_')}"
-    project = generate(tmp_path, variant, package)
+    package = f"app_{variant.id.replace('-', '_')}"
+    project = generate(copie, variant, package)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant, variants
-from tests.projects import run_project_tests
-from tests.served import BIN, generate, request_json, run, served, variant_id
+from tests.projects import generate, run_project_tests
+from tests.served import BIN, request_json, run, served
 
 # The SQL words a query starts with, and the driver methods that run one.
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -99,13 +100,17 @@ def assert_sql_parameterised(package: Path, variant: Variant) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", variants(), ids=variant_id)
+@pytest.mark.parametrize(
+    "variant",
+    [pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()],
+)
 def test_variant_passes_its_checks_and_its_own_suite(
-    variant: Variant, tmp_path: Path, request: pytest.FixtureRequest
+    variant: Variant, copie: Copie, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """What `pytest --variant ID` runs, locally or as the variant's CI job."""
     # The longest name the template accepts, so every generated line is checked at its longest.
-    package_name = f"v_{variant_id(variant).replace('-', '_')}_".ljust(40, "x")
-    project = generate(tmp_path, variant, package_name)
+    package_name = f"v_{variant.id.replace('-', '_')}_".ljust(40, "x")
+    project = generate(copie, variant, package_name)
     assert_requirements_installed(project)
     assert_tidy_text(project)
     assert_handler_style(project / package_name, variant)

@@ -3,6 +3,7 @@
 copier is imported only by the commands that render, so `--help` and `variants` stay fast.
 """
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -155,11 +156,19 @@ def update(
 
 
 @app.command("variants")
-def list_variants() -> None:
+def list_variants(
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON list: each variant's id, answers and style."),
+    ] = False,
+) -> None:
     """Print every combination of answers and the handler style it gets."""
-    rows = [("database", "http_client", "cpu_work", "handler style")]
-    rows += [(v.database, v.http_client, v.cpu_work, v.handler_style) for v in variants()]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    if as_json:
+        typer.echo(json.dumps([variant.as_json() for variant in variants()], indent=2))
+        return
+    rows = [("id", "database", "http_client", "cpu_work", "handler style")]
+    rows += [(v.id, v.database, v.http_client, v.cpu_work, v.handler_style) for v in variants()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

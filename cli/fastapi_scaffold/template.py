@@ -59,12 +59,29 @@ def asked() -> dict[str, Question]:
     return {name: q for name, q in questions().items() if not q.computed}
 
 
+# The questions whose choices make the variants, in the order a variant's id names them.
+CHOICE_QUESTIONS = ("database", "http_client", "cpu_work")
+
+
 @dataclass(frozen=True)
 class Variant:
     database: str
     http_client: str
     cpu_work: str
     handler_style: str
+
+    @property
+    def id(self) -> str:
+        """The variant's name in test ids and the CI matrix, e.g. "asyncpg-httpx-process"."""
+        return "-".join(self.answers.values())
+
+    @property
+    def answers(self) -> dict[str, str]:
+        """The answers that generate this variant."""
+        return {name: getattr(self, name) for name in CHOICE_QUESTIONS}
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "answers": self.answers, "handler_style": self.handler_style}
 
 
 def handler_style(database: str, http_client: str) -> str:
@@ -82,6 +99,6 @@ def variants() -> list[Variant]:
     return [
         Variant(database, http_client, cpu_work, handler_style(database, http_client))
         for database, http_client, cpu_work in itertools.product(
-            q["database"].choices, q["http_client"].choices, q["cpu_work"].choices
+            *(q[name].choices for name in CHOICE_QUESTIONS)
         )
     ]
