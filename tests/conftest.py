@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 import pytest
+from pytest_redis.executor import RedisExecutor
 
 from fastapi_scaffold.template import variants
 from tests.template_helpers import postgres, upstream_server
@@ -87,6 +88,13 @@ def healthy_upstream_url() -> Iterator[str]:
     """The same upstream without its deliberate faults: every item, answered at once."""
     with upstream_server.UpstreamServer(faults=False) as server:
         yield str(server.url)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_proc: RedisExecutor) -> str:
+    """A throwaway Redis on 127.0.0.1 (pytest-redis, one per xdist worker) for the served
+    celery variants and their workers."""
+    return f"redis://{redis_proc.host}:{redis_proc.port}/0"
 
 
 @pytest.fixture

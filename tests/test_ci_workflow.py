@@ -57,7 +57,7 @@ def test_variants_json_lists_id_answers_and_style() -> None:
         check=True,
     )
     listed = json.loads(result.stdout)
-    assert len(listed) == len({variant["id"] for variant in listed}) >= 27
+    assert len(listed) == len({variant["id"] for variant in listed}) == 36
     first = next(v for v in listed if v["id"] == "psycopg2-httpx-thread")
     assert first == {
         "id": "psycopg2-httpx-thread",
@@ -119,7 +119,8 @@ def _run_steps(job: dict[str, Any]) -> list[str]:
 
 def test_each_job_runs_what_the_readme_says() -> None:
     """The variant job runs the README's command for one variant; the checks job runs the
-    generator's linters and every other test; both install PostgreSQL the way .ci/run does."""
+    generator's linters and every other test; both install the servers the tests need, as
+    .ci/run does."""
     jobs = load(WORKFLOW)["jobs"]
     readme = (ROOT / "README.md").read_text()
     assert _run_steps(jobs["variant"]) == [VARIANT_COMMAND]
@@ -133,9 +134,11 @@ def test_each_job_runs_what_the_readme_says() -> None:
     for job in jobs.values():
         assert job["steps"][0]["uses"].startswith("actions/checkout@")
         assert {"uses": "./.github/actions/setup"} in job["steps"]
-    setup = _run_steps(load(SETUP_ACTION)["runs"])
-    assert "apt-get install -y -qq postgresql" in " ".join(setup)
-    assert "apt-get install -y -qq postgresql" in (ROOT / ".ci" / "run").read_text()
+    setup = " ".join(_run_steps(load(SETUP_ACTION)["runs"]))
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    for package in ("postgresql", "redis-server"):
+        assert re.search(rf"apt-get install -y -qq [a-z -]*\b{package}\b", setup), package
+        assert f"apt-get install -y -qq {package}" in ci_run, package
     assert "pip install -e '.[test]'" in setup
 
 
@@ -150,10 +153,15 @@ def test_variant_option_selects_one_variants_checks() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     selected = [line for line in result.stdout.splitlines() if "::" in line]
-    assert selected == [
-        "tests/test_variants.py::test_variant_passes_its_checks_and_its_own_suite"
-        "[none-requests-thread]"
-    ]
+    assert "tests/test_variants.py::test_variant_passes_its_checks_and_its_own_suite" in " ".join(
+        selected
+    )
+    assert {line.split("::")[0] for line in selected} == {
+        "tests/test_variants.py",
+        "tests/test_shipping.py",
+        "tests/test_check.py",
+    }
+    assert all(line.endswith("[none-requests-thread]") for line in selected), selected
     unknown = subprocess.run(
         [*collect, "--variant", "mysql-httpx-none"],
         cwd=ROOT,

@@ -53,7 +53,7 @@ def test_variants_prints_the_matrix() -> None:
     result = runner.invoke(app, ["variants"])
     assert result.exit_code == 0
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert len(rows) == 27
+    assert len(rows) == 36
     assert all(name == f"{db}-{http}-{cpu}" for name, db, http, cpu, _ in rows)
     styles = {(db, http): style for _, db, http, _, style in rows}
     assert styles[("psycopg2", "requests")] == "sync"

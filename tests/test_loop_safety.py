@@ -64,6 +64,16 @@ MUTATIONS = [
         "tests/test_upstream.py",
         caught_by_ruff=False,
     ),
+    Mutation(
+        "celery: a job published with .delay() in an async def handler",
+        {"database": "none", "http_client": "none", "cpu_work": "celery"},
+        "routes/compute.py",
+        "    result = await queue.run(isqrt_sum.si(n), timeout=settings.compute_timeout_s)",
+        "    isqrt_sum.delay(n)\n"
+        "    result = await queue.run(isqrt_sum.si(n), timeout=settings.compute_timeout_s)",
+        "tests/test_jobs.py::test_compute_returns_the_sum",
+        caught_by_ruff=False,
+    ),
 ]
 
 
@@ -81,7 +91,9 @@ def test_a_blocking_call_on_the_loop_fails_the_projects_suite(
         source = "import time\n" + source
     module.write_text(source)
 
-    database_url = request.getfixturevalue("database_url")
+    database_url = None
+    if answers["database"] != "none":
+        database_url = request.getfixturevalue("database_url")
     result = run_project_tests(project, database_url, mutation.tests)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "BlockingError: Blocking call to" in result.stdout

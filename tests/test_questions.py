@@ -25,7 +25,7 @@ def test_the_question_names_are_the_documented_interface() -> None:
     ]
     assert questions()["database"].choices == ("none", "psycopg2", "asyncpg")
     assert questions()["http_client"].choices == ("none", "requests", "httpx")
-    assert questions()["cpu_work"].choices == ("none", "thread", "process")
+    assert questions()["cpu_work"].choices == ("none", "thread", "process", "celery")
 
 
 def test_handler_style_follows_the_decision_table() -> None:
@@ -41,7 +41,7 @@ def test_handler_style_follows_the_decision_table() -> None:
             else:
                 expected = "async"
             assert handler_style(database, http_client) == expected, (database, http_client)
-    assert len(variants()) == 27
+    assert len(variants()) == 36
 
 
 def test_reserved_names_cover_the_standard_library() -> None:

@@ -2,6 +2,7 @@
 ruff format, mypy --strict, and the project's own test suite against real PostgreSQL."""
 
 import ast
+import contextlib
 import os
 import re
 import tomllib
@@ -14,7 +15,7 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant, variants
 from tests.projects import generate, run_project_tests
-from tests.served import BIN, request_json, run, served
+from tests.served import BIN, celery_worker, request_json, run, served
 
 # The SQL words a query starts with, and the driver methods that run one.
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -134,5 +135,9 @@ def test_variant_passes_its_checks_and_its_own_suite(
         env["DATABASE_URL"] = database_url
     if variant.http_client != "none":
         env["UPSTREAM_URL"] = request.getfixturevalue("upstream_url")
-    with served(project, package_name, env) as base:
+    with contextlib.ExitStack() as stack:
+        if variant.cpu_work == "celery":
+            env["REDIS_URL"] = request.getfixturevalue("redis_url")
+            stack.enter_context(celery_worker(project, package_name, env["REDIS_URL"]))
+        base = stack.enter_context(served(project, package_name, env))
         probe(base, variant)
