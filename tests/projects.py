@@ -59,3 +59,13 @@ def copy_template(copie: Copie, answers: dict[str, str]) -> Path:
 def generate(copie: Copie, variant: Variant, package_name: str) -> Path:
     """Generate `variant` with the template's defaults otherwise."""
     return copy_template(copie, {"package_name": package_name, **variant.answers})
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    """Every file of a generated project by its relative path, but git's and the answers file
+    (which records where the project came from)."""
+    return {
+        str(path.relative_to(project)): path.read_bytes()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.parts and path.name != ".copier-answers.yml"
+    }

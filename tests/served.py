@@ -82,24 +82,34 @@ def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
     if (project / package / "migrate.py").exists():
         run([sys.executable, "-m", f"{package}.migrate"], project, env)
     port = postgres.free_port()
+    # uvicorn's default host, said explicitly: the tests serve on 127.0.0.1 only.
+    command = [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    with served_process(command, project, env, f"http://127.0.0.1:{port}/health") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def served_process(
+    command: list[str], cwd: Path, env: dict[str, str], health_url: str
+) -> Iterator[str]:
+    """Run the server `command`, wait until `health_url` answers 200 and yield its base URL;
+    then stop it with SIGTERM, which must shut it down cleanly (see `served`)."""
     # A file, not a pipe: nobody reads the log while the app serves, and a full pipe would
     # block uvicorn at its next log line. Its access log (stdout) is not kept.
     with tempfile.TemporaryFile("w+") as stderr:
         server = subprocess.Popen(
-            # uvicorn's default host, said explicitly: the tests serve on 127.0.0.1 only.
-            [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--host", "127.0.0.1"]
-            + ["--port", str(port)],
-            cwd=project,
+            command,
+            cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             text=True,
             start_new_session=True,  # its own process group, with the CPU workers it starts
         )
-        base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_serving(server, f"{base}/health")
-            yield base
+            _wait_until_serving(server, health_url)
+            yield health_url.removesuffix("/health")
         except BaseException as error:
             _stop(server)
             error.add_note(f"uvicorn's log (exit code {server.returncode}):\n{_read(stderr)}")
@@ -110,3 +120,29 @@ def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
     assert server.returncode in {0, -signal.SIGTERM}, f"exit code {server.returncode}:\n{log}"
     assert "Application shutdown complete." in log, log
     assert "Traceback" not in log, log
+
+
+@contextlib.contextmanager
+def celery_worker(project: Path, package: str, redis_url: str) -> Iterator[None]:
+    """The project's Celery worker, started as its README says, serving `redis_url` until the
+    block ends; it must stop cleanly on SIGTERM (a warm shutdown)."""
+    env = {**os.environ, "REDIS_URL": redis_url}
+    with tempfile.TemporaryFile("w+") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", f"{package}.tasks", "worker"]
+            + ["--pool=prefork", "--concurrency=1", "--loglevel=WARNING"],
+            cwd=project,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            yield
+        except BaseException as error:
+            _stop(worker)
+            error.add_note(f"the worker's log (exit code {worker.returncode}):\n{_read(log)}")
+            raise
+        _stop(worker)
+        assert worker.returncode == 0, f"worker exit code {worker.returncode}:\n{_read(log)}"

@@ -11,7 +11,7 @@ from pytest_copie.plugin import Copie
 from fastapi_scaffold import api
 from fastapi_scaffold.errors import InvalidAnswer
 from fastapi_scaffold.template import asked, questions
-from tests.projects import copy_template
+from tests.projects import copy_template, tree
 
 # A value other than the default for every question a user answers.
 ANSWERS = {
@@ -27,14 +27,6 @@ ANSWERS = {
 # Where the project came from: the checkout at HEAD for pytest-copie, the template store at the
 # tool's version tag for the CLI. Everything else in the answers file is the same.
 SOURCE_KEYS = {"_src_path", "_commit"}
-
-
-def tree(project: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(project)): path.read_bytes()
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and path.name != ".copier-answers.yml"
-    }
 
 
 def recorded(project: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ from fastapi_scaffold.errors import (
     UpdateConflicts,
     UpdateRefused,
 )
-from tests.projects import run_project_tests
+from tests.projects import run_project_tests, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -301,3 +301,89 @@ def test_switching_psycopg2_to_asyncpg_gives_a_passing_async_project(
 
     suite = run_project_tests(project, request.getfixturevalue("database_url"))
     assert suite.returncode == 0, suite.stdout[-3000:]
+
+
+# Answer switches on untouched projects: (before, the change).
+SWITCHES = [
+    (
+        {"database": "psycopg2", "http_client": "requests", "cpu_work": "process"},
+        {"cpu_work": "celery"},
+    ),
+    ({"database": "asyncpg", "http_client": "httpx", "cpu_work": "celery"}, {"cpu_work": "thread"}),
+    (
+        {"database": "psycopg2", "http_client": "requests", "cpu_work": "none"},
+        {"database": "asyncpg", "http_client": "httpx"},
+    ),
+    (
+        {"database": "asyncpg", "http_client": "httpx", "cpu_work": "none"},
+        {"database": "psycopg2", "http_client": "requests"},
+    ),
+    ({"database": "none", "http_client": "httpx", "cpu_work": "thread"}, {"database": "asyncpg"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("before", "change"),
+    SWITCHES,
+    ids=[f"{'-'.join(b.values())}+{'+'.join(c.values())}" for b, c in SWITCHES],
+)
+def test_an_untouched_project_switched_by_update_equals_a_fresh_one(
+    tmp_path: Path, before: dict[str, str], change: dict[str, str]
+) -> None:
+    project = api.generate(
+        tmp_path / "old" / "svc", {"package_name": "svc", **before}, defaults=True
+    )
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated")
+    api.update(project, change, defaults=True)
+    fresh = api.generate(
+        tmp_path / "fresh" / "svc", {"package_name": "svc", **before, **change}, defaults=True
+    )
+    assert tree(project) == tree(fresh)
+    answers = (project / ".copier-answers.yml").read_text()
+    assert answers == (fresh / ".copier-answers.yml").read_text()
+
+
+# What a project made before the template shipped deployment files lacks.
+SHIPPING_FILES = {
+    "Dockerfile.jinja": "Dockerfile",
+    ".dockerignore": ".dockerignore",
+    "compose.yaml.jinja": "compose.yaml",
+    ".github": ".github/workflows/ci.yml",
+    ".pre-commit-config.yaml": ".pre-commit-config.yaml",
+}
+
+
+@pytest.mark.parametrize("cpu_work", ["none", "celery"])
+def test_an_earlier_project_gains_the_shipping_files(tmp_path: Path, cpu_work: str) -> None:
+    """Version A is this template without its deployment files; an untouched project made
+    from it and updated to this template is what `new` makes today, byte for byte."""
+    repo = tmp_path / "template-repo"
+    copy_template(repo)
+    for name in SHIPPING_FILES:
+        path = repo / "template" / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "A: no deployment files")
+    git(repo, "tag", "v1.0.0")
+    copy_template(repo)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "B: Dockerfile, compose, CI, pre-commit")
+    git(repo, "tag", "v2.0.0")
+
+    answers = {**ANSWERS, "cpu_work": cpu_work}
+    project = tmp_path / "old" / "svc"
+    copier.run_copy(str(repo), project, data=answers, vcs_ref="v1.0.0", defaults=True, quiet=True)
+    assert not (project / "Dockerfile").exists()
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated from A")
+
+    api.update(project, defaults=True, template=str(repo))
+    for generated in SHIPPING_FILES.values():
+        assert (project / generated).is_file(), generated
+    fresh = tmp_path / "fresh" / "svc"
+    copier.run_copy(str(repo), fresh, data=answers, vcs_ref="v2.0.0", defaults=True, quiet=True)
+    assert tree(project) == tree(fresh)

@@ -1,0 +1,248 @@
+"""Every variant ships ready for a team and a server: a Dockerfile whose steps work, a compose
+file that agrees with the app, a CI workflow that runs what the README says, and pre-commit
+hooks; each checked offline, short of building an image (no container engine here)."""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from dockerfile_parse import DockerfileParser
+from pytest_copie.plugin import Copie
+
+from fastapi_scaffold.template import Variant, variants
+from tests.projects import generate
+from tests.served import BIN, run, served_process
+from tests.template_helpers import postgres
+
+PACKAGE = "svc"
+# What the image's build stage is made of; each test substitutes only these paths.
+IMAGE_VENV = "/venv"
+IMAGE_PORT = "8000"
+
+
+def readme_block(readme: str, heading: str) -> list[str]:
+    """The commands of the first sh block under `heading`, one per line (comments dropped)."""
+    section = readme.split(f"## {heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def settings_of(project: Path) -> dict[str, bool]:
+    """Each setting's environment variable, and whether it is required (has no default): read
+    from the generated Settings in a process of its own."""
+    script = (
+        f"import json; from {PACKAGE}.settings import Settings; print(json.dumps("
+        "{name.upper(): field.is_required() for name, field in Settings.model_fields.items()}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
+    )
+    required: dict[str, bool] = json.loads(result.stdout)
+    return required
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()],
+)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    chosen: Variant = request.param
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def project(variant: Variant, copie_session: Copie) -> Path:
+    """One project per variant for this module's tests, which only read it."""
+    return generate(copie_session, variant, PACKAGE)
+
+
+def test_files_pass_their_linters_and_schemas(variant: Variant, project: Path) -> None:
+    """hadolint with no rule ignored, the published schemas of workflows and compose files
+    (check-jsonschema's built-in copies, offline), and pre-commit's own config check."""
+    hadolint = subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", "Dockerfile"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (hadolint.returncode, hadolint.stdout) == (0, ""), hadolint.stdout
+    assert "hadolint ignore" not in (project / "Dockerfile").read_text()
+    for schema, path in [
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+        ("vendor.compose-spec", "compose.yaml"),
+    ]:
+        run([str(BIN / "check-jsonschema"), "--builtin-schema", schema, path], project)
+    run([str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], project)
+
+
+def test_compose_agrees_with_the_app(variant: Variant, project: Path) -> None:
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    services = compose["services"]
+    expected = {"app"}
+    if variant.database != "none":
+        expected |= {"db", "migrate"}
+    if variant.cpu_work == "celery":
+        expected |= {"redis", "worker"}
+    assert set(services) == expected, "exactly the services the variant needs"
+
+    app = services["app"]
+    environment: dict[str, str] = app["environment"]
+    settings = settings_of(project)
+    assert set(environment) <= set(settings), "compose sets a variable the app does not read"
+    assert {name for name, required in settings.items() if required} <= set(environment)
+    # Each service a setting points at exists, under that name, on that port.
+    ports = {"postgresql": 5432, "redis": 6379}
+    for name, images in [("DATABASE_URL", "postgres:"), ("REDIS_URL", "redis:")]:
+        if name not in settings:
+            assert name not in environment
+            continue
+        url = urlsplit(environment[name])
+        assert url.hostname in services, f"{name} points at {url.hostname}, not a service"
+        assert services[url.hostname]["image"].startswith(images)
+        assert url.port == ports[url.scheme]
+        assert "healthcheck" in services[url.hostname]
+    if "DATABASE_URL" in environment:
+        # The password is the database's own, from .env, with a development-only default.
+        password = urlsplit(environment["DATABASE_URL"]).password
+        assert password == "${POSTGRES_PASSWORD:-dev-only-password}"
+        assert services["db"]["environment"]["POSTGRES_PASSWORD"] == password
+        assert "development-only" in (project / "compose.yaml").read_text()
+    if variant.http_client != "none":
+        assert "UPSTREAM_URL" in environment
+
+    readme = (project / "README.md").read_text()
+    depends = app.get("depends_on", {})
+    if variant.database != "none":
+        assert depends["migrate"] == {"condition": "service_completed_successfully"}
+        assert services["migrate"]["depends_on"]["db"] == {"condition": "service_healthy"}
+        migrate = shlex.join(services["migrate"]["command"])
+        assert migrate in readme_block(readme, "Run")
+    if variant.cpu_work == "celery":
+        assert depends["redis"] == {"condition": "service_healthy"}
+        worker = shlex.join(services["worker"]["command"])
+        assert f"`{worker}`" in readme
+        assert worker.startswith(readme_block(readme, "Run")[-1].rsplit(" --concurrency", 1)[0])
+    for name in ("app", "migrate", "worker"):
+        if name in services:
+            assert services[name]["build"] == "."  # the project's own image
+
+
+def test_the_workflow_runs_what_the_readme_says(variant: Variant, project: Path) -> None:
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+    commands = [step["run"] for step in steps if "run" in step]
+    readme = readme_block((project / "README.md").read_text(), "Test")
+    wanted = [part.strip() for line in readme for part in line.split("&&")]
+    assert set(wanted) <= set(commands), "each README command runs in CI"
+    installs = [command for command in commands if "apt-get install" in command]
+    packages = {"postgresql"} if variant.database != "none" else set()
+    if variant.cpu_work == "celery":
+        packages.add("redis-server")
+    if packages:
+        [install] = installs
+        assert set(install.split("apt-get install -y -qq", 1)[1].split()) == packages
+        tests = (project / "tests").glob("*.py")
+        uses = "".join(path.read_text() for path in tests)
+        assert ("server_binary(" in uses) == ("postgresql" in packages)
+        assert ("redis_proc(" in uses) == ("redis-server" in packages)
+    else:
+        assert not installs
+
+
+def install_as_the_image_does(project: Path, scratch: Path) -> Path:
+    """The Dockerfile's build stage, run here: its COPY sources put into a build directory, its
+    RUN steps run there with IMAGE_VENV replaced by a scratch venv, which is returned. The
+    dependencies come from this test environment (a .pth file): pip needs no network, no index."""
+    parser = DockerfileParser(str(project / "Dockerfile"))
+    stages = [i for i, item in enumerate(parser.structure) if item["instruction"] == "FROM"]
+    assert len(stages) == 2, "a build stage and a run stage"
+    build = parser.structure[stages[0] : stages[1]]
+    source, venv = scratch / "src", scratch / "venv"
+    source.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "test-environment.pth").write_text(
+        next(Path(sys.executable).parents[1].glob("lib/python3*/site-packages")).as_posix()
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",  # pip's spelling of --no-build-isolation
+    }
+    for item in build:
+        if item["instruction"] == "COPY":
+            *sources, _ = item["value"].split()
+            for name in sources:
+                copy = shutil.copytree if (project / name).is_dir() else shutil.copy2
+                copy(project / name, source / name)
+        elif item["instruction"] == "RUN":
+            command = item["value"].replace(IMAGE_VENV, str(venv))
+            result = subprocess.run(
+                ["bash", "-c", command], cwd=source, env=env, capture_output=True, text=True
+            )
+            assert result.returncode == 0, f"RUN {command}:\n{result.stdout}\n{result.stderr}"
+    return venv
+
+
+def test_the_dockerfile_steps_build_and_serve(
+    variant: Variant, project: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Install as the build stage does, then start the image's CMD (host and port aside)
+    against the test PostgreSQL, and get 200 from /health, and from its HEALTHCHECK."""
+    parser = DockerfileParser(str(project / "Dockerfile"))
+    cmd = json.loads(parser.structure[-1]["value"])
+    assert parser.structure[-1]["instruction"] == "CMD"
+    readme = (project / "README.md").read_text()
+    assert shlex.join(cmd) in readme.replace("\n", " ")
+    assert cmd[:2] == ["uvicorn", f"{PACKAGE}.main:app"]
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert "--proxy-headers" in cmd
+    run_stage = parser.content.split("\nFROM ")[-1]
+    assert re.search(r"^USER \d+:\d+$", run_stage, re.MULTILINE), "an unprivileged user"
+    healthcheck = next(i for i in parser.structure if i["instruction"] == "HEALTHCHECK")
+    probe = json.loads(healthcheck["value"].split("CMD", 1)[1])
+
+    env = {**os.environ}
+    if variant.database != "none":
+        env["DATABASE_URL"] = request.getfixturevalue("database_url")
+    if variant.cpu_work == "celery":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    venv = install_as_the_image_does(project, tmp_path)
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run(
+        [python, "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert installed.stdout.startswith(str(venv)), "the package is installed in the venv"
+    port = str(postgres.free_port())
+    # Dependencies' scripts live in the test environment: `uvicorn` as `python -m uvicorn`.
+    command = [python, "-m", *cmd]
+    command[command.index("--host") + 1] = "127.0.0.1"  # nothing here leaves loopback
+    command[command.index("--port") + 1] = port
+    workdir = tmp_path / "home"
+    workdir.mkdir()
+    with served_process(command, workdir, env, f"http://127.0.0.1:{port}/health") as base:
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+            assert response.status == 200
+        check = [python if probe[0] == "python" else probe[0], *probe[1:]]
+        check = [part.replace(f":{IMAGE_PORT}/", f":{port}/") for part in check]
+        subprocess.run(check, cwd=workdir, timeout=30, check=True)
