@@ -34,6 +34,14 @@ class Mode:
     asgi_requests: int = 1_000
     asgi_rounds: int = 15
     tool_runs: int = 5
+    queue_reps: int = 3
+    queue_round_trips: int = 200
+    queue_waiting: int = 50
+    queue_waiting_job_s: float = 0.2
+    queue_jobs: int = 40
+    queue_jobs_reps: int = 5
+    queue_job_s: float = 0.05
+    queue_connections: int = 8
 
 
 FULL = Mode("full")
@@ -53,6 +61,12 @@ QUICK = Mode(
     asgi_requests=300,
     asgi_rounds=2,
     tool_runs=1,
+    queue_reps=1,
+    queue_round_trips=20,
+    queue_waiting_job_s=0.01,
+    queue_jobs=8,
+    queue_jobs_reps=1,
+    queue_job_s=0.01,
 )
 
 

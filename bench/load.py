@@ -281,6 +281,13 @@ async def sequential_latencies(
     return latencies, tally
 
 
+async def fetch(port: int, path: str, timeout_s: float) -> Response:
+    """One request, over a connection of its own."""
+    deadline = time.monotonic() + timeout_s
+    with closing_all(await connect(port, 1, deadline)) as (connection,):
+        return await _bounded(connection.send(request_bytes(path, port)), deadline, path)
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a load coroutine on a fresh uvloop event loop (asyncio's own if uvloop is missing)."""
     try:

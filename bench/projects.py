@@ -129,6 +129,9 @@ WANTED: dict[str, tuple[tuple[str, str, str], Change | None]] = {
     "process": (("none", "none", "process"), None),
     "process_nice": (("none", "none", "process"), NICE_WORKERS),
     "thread": (("none", "none", "thread"), None),
+    "celery": (("none", "none", "celery"), None),
+    # Every router the template has: compute, health, items, metrics, upstream.
+    "full": (("asyncpg", "httpx", "process"), None),
 }
 
 

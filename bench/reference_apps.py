@@ -226,6 +226,47 @@ def bare_included_app() -> FastAPI:
     return app
 
 
+def five_routers_app() -> FastAPI:
+    """The generated full-featured app's shape without its resources: one APIRouter per module
+    (compute, health, items, metrics, upstream), each passed to include_router in the
+    generated order, with simple handlers on the same paths."""
+    names = ("compute", "health", "items", "metrics", "upstream")
+    routers = {name: APIRouter(tags=[name]) for name in names}
+
+    @routers["compute"].get("/compute")
+    async def compute_sum(n: int) -> dict[str, int]:
+        return {"n": n, "result": n}
+
+    @routers["health"].get("/health")
+    async def health_status() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @routers["items"].post("/items", status_code=201)
+    async def create_item(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    @routers["items"].get("/items/{item_id}")
+    async def read_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @routers["items"].get("/items")
+    async def list_items(limit: int = 50, offset: int = 0) -> list[dict[str, int]]:
+        return []
+
+    @routers["metrics"].get("/metrics")
+    async def loop_metrics() -> dict[str, float]:
+        return {"event_loop_lag_max_ms": 0.0}
+
+    @routers["upstream"].get("/upstream/{item_id}")
+    async def upstream_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    app = FastAPI()
+    for router in routers.values():
+        app.include_router(router)
+    return app
+
+
 def bare_def_app() -> FastAPI:
     app = FastAPI()
 
@@ -261,5 +302,6 @@ requests_in_def = requests_in_def_app()
 requests_in_async = requests_in_async_app()
 bare_async = bare_async_app()
 bare_included = bare_included_app()
+five_routers = five_routers_app()
 bare_def = bare_def_app()
 cpu_inline = cpu_inline_app()

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from bench import cpu_isolation, io_concurrency, overhead, servers, tool_time
+from bench import celery_jobs, cpu_isolation, io_concurrency, overhead, servers, tool_time
 from bench.common import Mode, Target, percentile, table
 
 VERSIONS = ("fastapi", "starlette", "uvicorn", "httpx", "httpcore", "httpx2", "httpx-aiohttp",
-            "aiohttp", "requests", "anyio", "copier")  # fmt: skip
+            "aiohttp", "requests", "anyio", "celery", "kombu", "redis", "copier")  # fmt: skip
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Report:
     cpu: cpu_isolation.Section
     rps: overhead.Section
     tool: tool_time.Section
+    celery: celery_jobs.Section
     plot_name: str = "benchmarks.png"
     # Other proposed changes, as applied to generated copies: title -> (not applied because, diff)
     proposals: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -34,6 +36,7 @@ class Report:
             + cpu_isolation.targets(self.cpu)
             + overhead.targets(self.rps)
             + tool_time.targets(self.tool)
+            + celery_jobs.targets(self.celery)
         )
 
     @property
@@ -42,6 +45,7 @@ class Report:
             sum(result.errors for result in self.io.results.values())
             + sum(result.errors for result in self.cpu.results.values())
             + sum(result.errors for result in self.rps.results.values())
+            + self.celery.errors
         )
 
 
@@ -89,12 +93,14 @@ def render(report: Report) -> str:
         *cpu_isolation.lines(report.cpu),
         *overhead.lines(report.rps),
         *tool_time.lines(report.tool),
+        *celery_jobs.lines(report.celery),
         "## Findings",
         "",
         *io_concurrency.findings(report.io),
         *cpu_isolation.findings(report.cpu),
         *overhead.findings(report.rps),
         *tool_time.findings(report.tool),
+        *celery_jobs.findings(report.celery),
         "",
         *_proposal_lines(report),
     ]
@@ -125,14 +131,56 @@ def _short(label: str) -> str:
     return text if len(text) <= 46 else text[:44] + ".."
 
 
+def _plot_queue(section: celery_jobs.Section, latency_ax: Any, jobs_ax: Any) -> None:
+    latency_ax.set_title("5. Celery against the process pool: latency")
+    jobs_ax.set_title("5. jobs/s")
+    if section.skipped:
+        latency_ax.text(0.5, 0.5, f"skipped: {section.skipped}", ha="center")
+        return
+    rows = list(section.latency.values())
+    measures = (
+        ("round trip p50", [r.round_trip(50) for r in rows]),
+        ("loop lag p99", [r.lag(99) for r in rows]),
+        ("/health p99, workers busy", [r.health(99) for r in rows]),
+    )
+    width = 0.27
+    for offset, (name, values) in enumerate(measures):
+        latency_ax.barh(
+            [index + (offset - 1) * width for index in range(len(rows))],
+            [max(value, 0.01) for value in values],
+            width,
+            label=name,
+        )
+    latency_ax.set_yticks(range(len(rows)), [_short(r.label) for r in rows])
+    latency_ax.set_xscale("log")
+    highest = max((value for _, values in measures for value in values), default=1.0)
+    latency_ax.set_xlim(0.1, max(1000.0, 20 * highest))  # labelled decades, room for the legend
+    latency_ax.axvline(celery_jobs.LAG_P99_MS, color="red", linestyle=":", label="p99 targets")
+    latency_ax.axvline(
+        celery_jobs.ROUND_TRIP_P50_MS, color="grey", linestyle=":", label="round trip target"
+    )
+    latency_ax.set_xlabel("ms (log scale)")
+    latency_ax.invert_yaxis()
+    latency_ax.legend(loc="lower right")
+    jobs = list(section.throughput.values())
+    jobs_ax.barh(
+        [r.label for r in jobs],
+        [r.rate for r in jobs],
+        color=["tab:orange" if "Celery" in r.label else "tab:blue" for r in jobs],
+    )
+    jobs_ax.set_xlabel(f"jobs/s ({section.job_s(section.mode.queue_job_s) * 1000:.0f} ms jobs)")
+    jobs_ax.invert_yaxis()
+
+
 def plot(report: Report, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 2, figsize=(16, 11))
+    figure, axes = plt.subplots(3, 2, figsize=(16, 16))
     io_ax, cpu_ax, rps_ax, tool_ax = axes[0][0], axes[0][1], axes[1][0], axes[1][1]
+    queue_ax, jobs_ax = axes[2][0], axes[2][1]
     colors = {"generated": "tab:blue", "reference": "tab:green", "candidate": "tab:orange",
               "baseline": "tab:red"}  # fmt: skip
 
@@ -175,19 +223,20 @@ def plot(report: Report, path: Path) -> None:
     cpu_ax.invert_yaxis()
     cpu_ax.legend(loc="lower right")
 
-    rps = list(report.rps.results.values())
-    rps_colors = {"generated": "tab:blue", "bare_async": "tab:green"}
+    rps = [r for r in report.rps.results.values() if not r.skipped]
+    rps_colors = {"full": "tab:blue", "generated": "tab:blue", "five_routers": "tab:green",
+                  "bare_async": "tab:green"}  # fmt: skip
     rps_ax.barh(
         [_short(r.case.label) for r in rps],
         [r.rate for r in rps],
         color=[rps_colors.get(r.case.key, "tab:grey") for r in rps],
     )
-    bare = report.rps.results["bare_async"].rate
+    five = report.rps.results["five_routers"].rate
     rps_ax.axvline(
-        overhead.THROUGHPUT_RATIO * bare,
+        overhead.FIVE_ROUTERS_RATIO * five,
         color="red",
         linestyle=":",
-        label=f"{overhead.THROUGHPUT_RATIO}x bare async",
+        label=f"{overhead.FIVE_ROUTERS_RATIO}x the five-router app",
     )
     rps_ax.set_xlabel("requests/s")
     rps_ax.set_title("3. /health throughput, one uvicorn worker")
@@ -206,6 +255,8 @@ def plot(report: Report, path: Path) -> None:
     tool_ax.set_title("4. the tool")
     tool_ax.invert_yaxis()
     tool_ax.legend(loc="lower right")
+
+    _plot_queue(report.celery, queue_ax, jobs_ax)
 
     figure.suptitle(
         f"fastapi-scaffold benchmarks ({report.mode.name} mode, {report.started:%Y-%m-%d})"

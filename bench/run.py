@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.run [--quick] [--out docs/benchmarks.md]
 
 It measures (1) I/O concurrency through an upstream that answers after 100 ms, (2) /health
-latency while CPU jobs run, (3) /health throughput against a bare FastAPI app, and (4) the
-`fastapi-scaffold new` command against plain `copier copy`. It prints the report, with each
+latency while CPU jobs run, (3) /health throughput against hand-written FastAPI apps, (4) the
+`fastapi-scaffold new` command against plain `copier copy`, and (5) Celery workers against the
+process pool (round trip, event-loop lag, /health, jobs/s). It prints the report, with each
 target's PASS/MISS, and writes it to --out with the plot beside it (same name, .png). Every
 server it starts runs in its own process group and is killed when its part ends.
 """
@@ -20,7 +21,15 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import cpu_isolation, io_concurrency, overhead, projects, servers, tool_time
+from bench import (
+    celery_jobs,
+    cpu_isolation,
+    io_concurrency,
+    overhead,
+    projects,
+    servers,
+    tool_time,
+)
 from bench.common import FULL, QUICK
 from bench.report import Report, plot, render
 
@@ -61,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rps = overhead.measure(mode, generated, logs)
         _step("4. the tool")
         tool = tool_time.measure(mode, root)
+        _step("5. Celery against the process pool")
+        queue = celery_jobs.measure(mode, generated, logs)
     plot_path = out.with_suffix(".png")
     elapsed = time.perf_counter() - clock
     proposals = {
@@ -75,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu,
         rps,
         tool,
+        queue,
         plot_path.name,
         {title: (project.not_patched, project.diff) for title, project in proposals.items()},
     )

@@ -48,6 +48,12 @@ class Spec:
     cwd: Path
     env: Mapping[str, str]
     ready_path: str = "/health"
+    # Whether it serves, given its port, for what is not an HTTP server (Redis, a Celery
+    # worker); by default, whether ready_path answers 200.
+    ready: Callable[[int], bool] | None = None
+
+    def serves(self, port: int) -> bool:
+        return self.ready(port) if self.ready is not None else _answers(port, self.ready_path)
 
 
 def uvicorn_spec(name: str, app: str, cwd: Path, env: Mapping[str, str] | None = None) -> Spec:
@@ -69,6 +75,11 @@ class Server:
         """User + system CPU time of the server process (its threads included)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def lower_priority(self, nice: int) -> None:
+        """Every process of its group to `nice` (as `nice -n` would have started them; raising
+        it back needs privileges)."""
+        os.setpriority(os.PRIO_PGRP, self.process.pid, nice)
 
     def log_tail(self) -> str:
         with contextlib.suppress(OSError):
@@ -127,8 +138,8 @@ def stop_all(processes: Sequence[subprocess.Popen[bytes]], grace_s: float = 10) 
 def running(
     specs: Sequence[Spec], log_dir: Path, timeout_s: float = 60
 ) -> Iterator[dict[str, Server]]:
-    """Start every server at once (they start in parallel), wait until each answers its ready
-    path, yield them by name, and kill them all, whatever happens."""
+    """Start every server at once (they start in parallel), wait until each serves (answers its
+    ready path), yield them by name, and kill them all, whatever happens."""
     started: list[Server] = []  # every process started, to kill them all in the end
     ready: dict[str, Server] = {}
     try:
@@ -138,7 +149,7 @@ def running(
         deadline = time.monotonic() + timeout_s
         while pending:
             for name, server in list(pending.items()):
-                if _answers(server.port, server.spec.ready_path):
+                if server.spec.serves(server.port):
                     ready[name] = pending.pop(name)
                 elif server.process.poll() is not None:
                     log = server.log_tail()

@@ -33,7 +33,9 @@ class Section:
 
 def measure(mode: Mode, root: Path) -> Section:
     results = {
-        "new": Result("`fastapi-scaffold new DIR --defaults`"),
+        # What copier does too: render. `new` also makes a git repository by default.
+        "new": Result("`fastapi-scaffold new DIR --defaults --no-git`"),
+        "new_git": Result("`fastapi-scaffold new DIR --defaults` (and its git repository)"),
         "copier": Result("`copier copy --defaults --vcs-ref HEAD -d project_name=x REPO DIR`"),
         "help": Result("`fastapi-scaffold --help`"),
         "import_copier": Result("`python -c 'import copier'`"),
@@ -44,7 +46,8 @@ def measure(mode: Mode, root: Path) -> Section:
         directory = root / f"tool-{run}"
         directory.mkdir()
         commands = {
-            "new": [scaffold, "new", str(directory / "generated"), "--defaults"],
+            "new": [scaffold, "new", str(directory / "generated"), "--defaults", "--no-git"],
+            "new_git": [scaffold, "new", str(directory / "with-git"), "--defaults"],
             "copier": [copier, "copy", "--defaults", "--vcs-ref", "HEAD", "-d", "project_name=x"]
             + [str(servers.ROOT), str(directory / "copied")],
             "help": [scaffold, "--help"],
@@ -96,7 +99,9 @@ def findings(section: Section) -> list[str]:
         f"plain copier ({extra * 1000:+.0f} ms); importing copier alone costs "
         f"{seconds(results['import_copier'].wall_s)} s of both, the CLI's own imports "
         f"{seconds(results['import_cli'].wall_s)} s (copier is imported only when rendering), "
-        f"and `--help` answers in {seconds(results['help'].wall_s)} s."
+        f"and `--help` answers in {seconds(results['help'].wall_s)} s. Making the project a "
+        f"git repository with its first commit, as `new` does by default, adds "
+        f"{(results['new_git'].wall_s - results['new'].wall_s) * 1000:+.0f} ms."
     )
     if to_copier > NEW_VS_COPIER:
         text += (

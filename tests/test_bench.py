@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from bench import cpu_isolation, io_concurrency, overhead, projects
+from bench import celery_jobs, cpu_isolation, io_concurrency, overhead, projects
 from tests.projects import copy_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +33,18 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     rows = [case.label for case in io_concurrency.CASES]
     rows += [case.label for case in cpu_isolation.CASES]
     rows += [case.label for case in overhead.CASES]
-    rows += ["`fastapi-scaffold new DIR --defaults`", "`fastapi-scaffold --help`"]
+    rows += [*celery_jobs.LATENCY_ROWS.values(), *celery_jobs.THROUGHPUT_ROWS.values()]
+    rows += ["`fastapi-scaffold new DIR --defaults --no-git`", "`fastapi-scaffold --help`"]
+    rows += ["`fastapi-scaffold new DIR --defaults` (and its git repository)"]
     for label in rows:
         assert f"| {label} |" in report, f"no row for {label}"
 
     summary = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
     verdicts = re.findall(r"^\| .+ \| (PASS|MISS) \|$", summary, flags=re.MULTILINE)
-    assert len(verdicts) == 6, summary  # 3 I/O, 1 CPU isolation, 1 overhead, 1 tool
+    assert len(verdicts) == 9, summary  # 3 I/O, 1 CPU isolation, 1 overhead, 1 tool, 3 Celery
     for heading in ("## 1. I/O concurrency", "## 2. CPU isolation", "## 3. Overhead",
-                    "## 4. The tool", "## Which transport", "## Findings"):  # fmt: skip
+                    "## 4. The tool", "## 5. Celery against the process pool",
+                    "## Which transport", "## Findings"):  # fmt: skip
         assert heading in report
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
 
