@@ -11,6 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fastapi_scaffold import __version__, api
+from fastapi_scaffold.check.output import Format
 from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
 from fastapi_scaffold.template import questions, variants
 
@@ -97,6 +98,10 @@ def new(
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty directory, overwriting files.")
     ] = False,
+    git: Annotated[
+        bool,
+        typer.Option("--git/--no-git", help="Make the project a git repository with one commit."),
+    ] = True,
 ) -> None:
     """Create a new project at PATH."""
     if not path.strip():  # an unset shell variable, say: never "the current directory"
@@ -109,6 +114,9 @@ def new(
     except ScaffoldError as error:
         _fail(error)
     typer.secho(f"Created {project}", fg=typer.colors.GREEN)
+    if git:
+        repository = api.init_repository(project)
+        typer.secho(repository.message, fg=None if repository.committed else typer.colors.YELLOW)
     typer.echo(f"Next: cd {path} && pip install -e '.[test]' && pytest")
 
 
@@ -153,6 +161,36 @@ def update(
         fg=typer.colors.GREEN,
     )
     typer.echo("Review it with `git diff`, then commit.")
+
+
+Codes = Annotated[
+    list[str] | None,
+    typer.Option(metavar="CODES", help="Rule codes or prefixes, comma-separated; repeatable."),
+]
+
+
+@app.command("check")
+def check_command(
+    path: Annotated[Path, typer.Argument(help="The project (or one file) to check.")] = Path(),
+    output_format: Annotated[
+        Format, typer.Option("--format", help="text, json (a list) or sarif (2.1.0).")
+    ] = Format.TEXT,
+    select: Codes = None,
+    ignore: Codes = None,
+) -> None:
+    """Find blocking calls that run on the event loop; exit 1 if there are any."""
+    from fastapi_scaffold.check import check
+    from fastapi_scaffold.check.output import render
+
+    try:
+        report = check(path, select=select, ignore=ignore)
+    except ScaffoldError as error:
+        _fail(error)
+    if output_format is not Format.TEXT:
+        for problem in report.errors:  # stdout stays one JSON document
+            typer.echo(problem, err=True)
+    typer.echo(render(report, output_format))
+    raise typer.Exit(1 if report.findings else 0)
 
 
 @app.command("variants")

@@ -71,3 +71,15 @@ class Interrupted(ScaffoldError):
     """Ctrl-C; nothing was written."""
 
     exit_code = 130
+
+
+class CheckPathMissing(ScaffoldError):
+    """`check` was given a path that does not exist (2, as for a usage error)."""
+
+    exit_code = 2
+
+
+class CheckConfigError(ScaffoldError):
+    """`check` options or `[tool.fastapi-scaffold.check]` name an unknown rule or setting."""
+
+    exit_code = 11

@@ -1,0 +1,157 @@
+"""`fastapi-scaffold check`: find blocking calls that run on the asyncio event loop of a FastAPI
+project, by reading its code (never importing or running it).
+
+    report = check(Path("my-service"), select=["FSB2"], ignore=["FSB204"])
+    for finding in report.findings:
+        print(finding.root.label, [str(step) for step in finding.chain])
+"""
+
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fastapi_scaffold.check.analysis import Finding, Root, Step, analyse
+from fastapi_scaffold.check.blocking import PROJECT_RULE_CODE, RULES, Rule, project_rule
+from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
+
+__all__ = ["RULES", "Finding", "Report", "Root", "Rule", "Step", "check", "parse_codes"]
+
+CONFIG_TABLE = ("tool", "fastapi-scaffold", "check")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `check` found under a path, and what it read to find it."""
+
+    path: Path
+    findings: tuple[Finding, ...]
+    # One line per file that does not parse: "pkg/mod.py:12: syntax error (...); not checked".
+    errors: tuple[str, ...]
+    roots: tuple[Root, ...]
+    has_app: bool
+    files: int
+    lines: int
+    rules: tuple[Rule, ...]
+
+
+def check(
+    path: Path,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+) -> Report:
+    """Check the project at `path` (a directory or one file); `select`/`ignore` take rule codes
+    or prefixes ("FSB2" for every database rule), as ruff's options do."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckPathMissing(f"{path} does not exist", "give the project's directory or a file")
+    rules = RULES + _configured_rules(path)
+    known = sorted({rule.code for rule in rules} | {PROJECT_RULE_CODE})
+    selected = parse_codes(select or [], known)
+    ignored = parse_codes(ignore or [], known)
+    project, roots, findings = analyse(path.resolve(), rules)
+    noqa = {module.rel: module.noqa for module in project.modules.values()}
+    kept = [
+        finding
+        for finding in findings
+        if _selected(finding.code, selected, ignored) and not _silenced(finding, noqa)
+    ]
+    return Report(
+        path=path,
+        findings=tuple(_one_per_call(kept)),
+        errors=tuple(project.errors),
+        roots=tuple(roots),
+        has_app=project.has_app,
+        files=project.files,
+        lines=project.lines,
+        rules=rules,
+    )
+
+
+def parse_codes(values: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
+    """Codes or prefixes from options that may each hold several, comma-separated."""
+    codes = []
+    for value in values:
+        for code in value.split(","):
+            code = code.strip().upper()
+            if not code:
+                continue
+            if not any(k.startswith(code) for k in known):
+                raise CheckConfigError(
+                    f"no rule code starts with {code!r}",
+                    f"use codes or prefixes of {', '.join(known)}",
+                )
+            codes.append(code)
+    return tuple(codes)
+
+
+def _selected(code: str, selected: tuple[str, ...], ignored: tuple[str, ...]) -> bool:
+    if selected and not any(code.startswith(prefix) for prefix in selected):
+        return False
+    return not any(code.startswith(prefix) for prefix in ignored)
+
+
+def _silenced(finding: Finding, noqa: dict[str, dict[int, frozenset[str] | None]]) -> bool:
+    """`# noqa` on the blocking call's line, or on a call leading to it (the handler's call),
+    naming the code, one of the equivalent ruff codes, or nothing (everything)."""
+    names = {finding.code, *finding.rule.ruff}
+    for step in finding.chain:
+        lines = noqa.get(step.path, {})
+        if step.line in lines:
+            codes = lines[step.line]
+            if codes is None or names & codes:
+                return True
+    return False
+
+
+def _one_per_call(findings: list[Finding]) -> list[Finding]:
+    """One finding per root and call in it that leads to blocking: inlining one `db.get_item()`
+    reaches a connect, a cursor, an execute; the fix is at the one call. The shortest chain is
+    shown, the others counted."""
+    groups: dict[tuple[str, str, str, int, int], list[Finding]] = {}
+    for finding in findings:
+        first = finding.chain[0]
+        key = (finding.root.qname, finding.root.label, first.path, first.line, first.column)
+        groups.setdefault(key, []).append(finding)
+    kept = []
+    for group in groups.values():
+        group.sort(key=lambda f: (len(f.chain), f.call.path, f.call.line, f.call.column))
+        kept.append(replace(group[0], more=len(group) - 1))
+    kept.sort(key=lambda f: (f.call.path, f.call.line, f.call.column, f.root.label))
+    return kept
+
+
+def _configured_rules(path: Path) -> tuple[Rule, ...]:
+    """The project's own blocking modules, from `[tool.fastapi-scaffold.check]` in the nearest
+    pyproject.toml at or above `path`."""
+    directory = path.resolve() if path.is_dir() else path.resolve().parent
+    for candidate in (directory, *directory.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            break
+    else:
+        return ()
+    try:
+        config: object = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CheckConfigError(f"{pyproject} is not valid TOML ({exc})", "fix its syntax") from exc
+    for key in CONFIG_TABLE:
+        config = config.get(key, {}) if isinstance(config, dict) else {}
+    if not isinstance(config, dict):
+        config = {}
+    unknown = sorted(set(config) - {"blocking-modules"})
+    if unknown:
+        raise CheckConfigError(
+            f"{pyproject}: unknown setting(s) {', '.join(unknown)} "
+            "in [tool.fastapi-scaffold.check]",
+            'the one setting is blocking-modules = ["module", ...]',
+        )
+    modules = config.get("blocking-modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip() for m in modules):
+        raise CheckConfigError(
+            f"{pyproject}: blocking-modules must be a list of module names",
+            'write it as blocking-modules = ["h5py", "serial"]',
+        )
+    if not modules:
+        return ()
+    return (project_rule(tuple(m.strip() for m in modules)),)
