@@ -9,7 +9,7 @@ from fastapi_scaffold import __version__
 from fastapi_scaffold.check import Finding, Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/fastapi-scaffold/fastapi-scaffold#check"
+INFORMATION_URI = "https://pypi.org/project/fastapi-scaffold-cli/"
 
 
 class Format(StrEnum):
