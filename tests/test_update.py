@@ -387,3 +387,47 @@ def test_an_earlier_project_gains_the_shipping_files(tmp_path: Path, cpu_work: s
     fresh = tmp_path / "fresh" / "svc"
     copier.run_copy(str(repo), fresh, data=answers, vcs_ref="v2.0.0", defaults=True, quiet=True)
     assert tree(project) == tree(fresh)
+
+
+def test_a_style_change_runs_check_on_the_users_async_code(tmp_path: Path) -> None:
+    """async -> sync: the user's `async def` route now calls a helper that blocks."""
+    answers = {**ANSWERS, "database": "asyncpg", "http_client": "httpx"}
+    project = api.generate(tmp_path / "svc", answers, defaults=True)
+    (project / "svc" / "routes" / "first.py").write_text(
+        '"""A route of the user\'s own."""\n\nfrom fastapi import APIRouter, Request\n\n'
+        "from .. import db\n\nrouter = APIRouter()\n\n\n"
+        '@router.get("/first")\nasync def first(request: Request) -> object:\n'
+        "    return await db.get_item(request.app.state.db_pool, 1)\n"
+    )
+    main = project / "svc" / "main.py"
+    main.write_text(
+        main.read_text()
+        .replace("from .routes import ", "from .routes import first, ")
+        .replace("    return app\n", "    app.include_router(first.router)\n    return app\n")
+    )
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated, async style, and a route of our own")
+
+    result = runner.invoke(
+        app,
+        [
+            "update",
+            str(project),
+            "--defaults",
+            "--database",
+            "psycopg2",
+            "--http-client",
+            "requests",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "The handler style changed from async to sync" in result.stdout
+    assert "GET /first" in result.stdout
+    assert "FSB2" in result.stdout  # psycopg2, now under the user's async def
+
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "updated to the sync style")
+    unchanged = runner.invoke(app, ["update", str(project), "--defaults"])
+    assert unchanged.exit_code == 0, unchanged.output
+    assert "handler style" not in unchanged.stdout

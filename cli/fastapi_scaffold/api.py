@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi_scaffold import __version__, store
 from fastapi_scaffold.errors import (
@@ -28,7 +29,10 @@ from fastapi_scaffold.errors import (
     UpdateConflicts,
     UpdateRefused,
 )
-from fastapi_scaffold.template import asked, template_dir
+from fastapi_scaffold.template import asked, handler_style, template_dir
+
+if TYPE_CHECKING:  # check is imported by update only when it runs
+    from fastapi_scaffold.check import Report
 
 
 def check_answers(answers: Mapping[str, str]) -> None:
@@ -153,11 +157,15 @@ def init_repository(project: Path) -> Repository:
 
 @dataclass(frozen=True)
 class Update:
-    """What an update did: the template versions it went from and to."""
+    """What an update did: the template versions it went from and to; when it changed the
+    handler style, the styles and what `check` finds in the result (the user's own `async def`
+    code may now call helpers that block)."""
 
     project: Path
     from_version: str
     to_version: str
+    styles: tuple[str, str] | None = None
+    check_report: "Report | None" = None
 
 
 def update(
@@ -204,8 +212,18 @@ def update(
         conflicts = _git(project, "diff", "--name-only", "--diff-filter=U").splitlines()
         if conflicts:
             raise UpdateConflicts(conflicts)
-    to_version = version or str(_recorded_answers(project).get("_commit"))
-    return Update(project, from_version, to_version)
+    after = _recorded_answers(project)
+    to_version = version or str(after.get("_commit"))
+    styles = (_style_of(recorded), _style_of(after))
+    if pretend or styles[0] == styles[1]:
+        return Update(project, from_version, to_version)
+    from fastapi_scaffold.check import check
+
+    return Update(project, from_version, to_version, styles, check(project))
+
+
+def _style_of(answers: Mapping[str, object]) -> str:
+    return handler_style(str(answers.get("database")), str(answers.get("http_client")))
 
 
 def _run_update(

@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fastapi_scaffold import __version__, api
-from fastapi_scaffold.check.output import Format
+from fastapi_scaffold.check.output import Format, render
 from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
 from fastapi_scaffold.template import questions, variants
 
@@ -160,6 +160,16 @@ def update(
         f"Updated {result.project} from {result.from_version} to {result.to_version}",
         fg=typer.colors.GREEN,
     )
+    if result.styles and result.check_report:
+        before, after = result.styles
+        found = len(result.check_report.findings)
+        typer.secho(
+            f"The handler style changed from {before} to {after}; `fastapi-scaffold check` "
+            f"finds {found} blocking call(s) on the event loop" + (":" if found else "."),
+            fg=typer.colors.YELLOW if found else None,
+        )
+        if found:
+            typer.echo(render(result.check_report, Format.TEXT))
     typer.echo("Review it with `git diff`, then commit.")
 
 
