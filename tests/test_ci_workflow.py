@@ -142,15 +142,20 @@ def test_each_job_runs_what_the_readme_says() -> None:
     assert "pip install -e '.[test]'" in setup
 
 
-def test_variant_option_selects_one_variants_checks() -> None:
-    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"]
-    result = subprocess.run(
-        [*collect, "--variant", "none-requests-thread"],
+def collect_variant(variant: str) -> subprocess.CompletedProcess[str]:
+    """What `pytest --variant <variant>` would run, collected only."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"]
+        + ["--variant", variant],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_variant_option_selects_one_variants_checks() -> None:
+    result = collect_variant("none-requests-thread")
     assert result.returncode == 0, result.stdout + result.stderr
     selected = [line for line in result.stdout.splitlines() if "::" in line]
     assert "tests/test_variants.py::test_variant_passes_its_checks_and_its_own_suite" in " ".join(
@@ -162,12 +167,6 @@ def test_variant_option_selects_one_variants_checks() -> None:
         "tests/test_check.py",
     }
     assert all(line.endswith("[none-requests-thread]") for line in selected), selected
-    unknown = subprocess.run(
-        [*collect, "--variant", "mysql-httpx-none"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unknown = collect_variant("mysql-httpx-none")
     assert unknown.returncode == pytest.ExitCode.USAGE_ERROR
     assert "no such variant: mysql-httpx-none" in unknown.stderr
