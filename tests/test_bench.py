@@ -41,7 +41,7 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
 
     summary = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
     verdicts = re.findall(r"^\| .+ \| (PASS|MISS) \|$", summary, flags=re.MULTILINE)
-    assert len(verdicts) == 9, summary  # 3 I/O, 1 CPU isolation, 1 overhead, 1 tool, 3 Celery
+    assert len(verdicts) == 10, summary  # 3 I/O, 1 CPU isolation, 1 overhead, 2 tool, 3 Celery
     for heading in ("## 1. I/O concurrency", "## 2. CPU isolation", "## 3. Overhead",
                     "## 4. The tool", "## 5. Celery against the process pool",
                     "## Which transport", "## Findings"):  # fmt: skip
