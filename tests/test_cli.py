@@ -34,6 +34,7 @@ def test_help_lists_the_commands_without_importing_copier() -> None:
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "assert 'copier' not in sys.modules, 'copier imported for --help'\n"
+        "assert 'fastapi_scaffold.check' not in sys.modules, 'check imported for --help'\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=False

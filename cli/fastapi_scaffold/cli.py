@@ -1,17 +1,17 @@
 """The `fastapi-scaffold` command: parses options, calls `api`, prints. Nothing else lives here.
 
-copier is imported only by the commands that render, so `--help` and `variants` stay fast.
+copier is imported only by the commands that render, and the checker only by those that check,
+so `--help` and `variants` stay fast.
 """
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 
 from fastapi_scaffold import __version__, api
-from fastapi_scaffold.check.output import Format, render
 from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
 from fastapi_scaffold.template import questions, variants
 
@@ -169,6 +169,8 @@ def update(
             fg=typer.colors.YELLOW if found else None,
         )
         if found:
+            from fastapi_scaffold.check.output import Format, render
+
             typer.echo(render(result.check_report, Format.TEXT))
     typer.echo("Review it with `git diff`, then commit.")
 
@@ -182,24 +184,27 @@ Codes = Annotated[
 @app.command("check")
 def check_command(
     path: Annotated[Path, typer.Argument(help="The project (or one file) to check.")] = Path(),
+    # The values of check.output.Format, spelt out: that module is imported only to check.
     output_format: Annotated[
-        Format, typer.Option("--format", help="text, json (a list) or sarif (2.1.0).")
-    ] = Format.TEXT,
+        Literal["text", "json", "sarif"],
+        typer.Option("--format", help="text, json (a list) or sarif (2.1.0)."),
+    ] = "text",
     select: Codes = None,
     ignore: Codes = None,
 ) -> None:
     """Find blocking calls that run on the event loop; exit 1 if there are any."""
     from fastapi_scaffold.check import check
-    from fastapi_scaffold.check.output import render
+    from fastapi_scaffold.check.output import Format, render
 
     try:
         report = check(path, select=select, ignore=ignore)
     except ScaffoldError as error:
         _fail(error)
-    if output_format is not Format.TEXT:
+    chosen = Format(output_format)
+    if chosen is not Format.TEXT:
         for problem in report.errors:  # stdout stays one JSON document
             typer.echo(problem, err=True)
-    typer.echo(render(report, output_format))
+    typer.echo(render(report, chosen))
     raise typer.Exit(1 if report.findings else 0)
 
 
