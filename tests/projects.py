@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant, variants
@@ -36,6 +38,12 @@ def variants_named(*ids: str) -> list[Variant]:
     missing = [name for name in ids if name not in by_id]
     assert not missing, f"no such variants: {missing}; the template has {sorted(by_id)}"
     return [by_id[name] for name in ids]
+
+
+def each_variant() -> list[Any]:
+    """Every variant as a pytest parameter marked as its checks, which `--variant ID` (one CI
+    matrix job) selects."""
+    return [pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()]
 
 
 # One of each handler style, with every feature: a database, an upstream and CPU work.

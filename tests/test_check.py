@@ -16,7 +16,8 @@ from fastapi_scaffold import api
 from fastapi_scaffold.check import check
 from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
-from fastapi_scaffold.template import Variant, variants
+from fastapi_scaffold.template import Variant
+from tests.projects import each_variant
 from tests.test_loop_safety import MUTATIONS, Mutation
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
@@ -328,7 +329,7 @@ def test_check_finds_a_strict_superset_of_ruffs_async_rules() -> None:
     assert by_ruff < by_check
 
 
-GENERATED = [pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()]
+GENERATED = each_variant()
 
 
 @pytest.mark.parametrize("variant", GENERATED)

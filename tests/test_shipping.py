@@ -18,8 +18,8 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from pytest_copie.plugin import Copie
 
-from fastapi_scaffold.template import Variant, variants
-from tests.projects import generate
+from fastapi_scaffold.template import Variant
+from tests.projects import each_variant, generate
 from tests.served import BIN, run, served_process
 from tests.template_helpers import postgres
 
@@ -52,7 +52,7 @@ def settings_of(project: Path) -> dict[str, bool]:
 
 @pytest.fixture(
     scope="module",
-    params=[pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()],
+    params=each_variant(),
 )
 def variant(request: pytest.FixtureRequest) -> Variant:
     chosen: Variant = request.param

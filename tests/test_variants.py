@@ -13,8 +13,8 @@ import pytest
 from packaging.requirements import Requirement
 from pytest_copie.plugin import Copie
 
-from fastapi_scaffold.template import Variant, variants
-from tests.projects import generate, run_project_tests
+from fastapi_scaffold.template import Variant
+from tests.projects import each_variant, generate, run_project_tests
 from tests.served import BIN, celery_worker, request_json, run, served
 
 # The SQL words a query starts with, and the driver methods that run one.
@@ -103,7 +103,7 @@ def assert_sql_parameterised(package: Path, variant: Variant) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
-    [pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()],
+    each_variant(),
 )
 def test_variant_passes_its_checks_and_its_own_suite(
     variant: Variant, copie: Copie, tmp_path: Path, request: pytest.FixtureRequest
