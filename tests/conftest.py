@@ -20,6 +20,8 @@ from fastapi_scaffold.template import variants
 from tests.template_helpers import postgres, upstream_server
 
 ROOT = Path(__file__).resolve().parents[1]
+# template_repo and project_from_a, for the update tests
+pytest_plugins = ["tests.update_fixtures"]
 
 # Where the run's PostgreSQL server is; set it to use a server of your own instead.
 SERVER_URL_VARIABLE = "FASTAPI_SCAFFOLD_TEST_POSTGRES"

@@ -20,94 +20,18 @@ from fastapi_scaffold.errors import (
     UpdateRefused,
 )
 from tests.projects import run_project_tests, tree
+from tests.update_fixtures import (
+    ANSWERS,
+    B_HEALTH_DOC,
+    B_README_LINE,
+    ROOT,
+    USER_HEALTH_DOC,
+    copy_template,
+    git,
+    release_b,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-ANSWERS = {"project_name": "svc", "package_name": "svc", "database": "psycopg2"}
-ANSWERS |= {"http_client": "httpx", "cpu_work": "none"}
-B_README_LINE = "Changed in version B of the template."
-B_HEALTH_DOC = '"""Liveness, as version B of the template words it."""'
-USER_HEALTH_DOC = '"""Liveness, as the user words it."""'
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-def copy_template(destination: Path) -> None:
-    destination.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
-    shutil.copytree(
-        ROOT / "template",
-        destination / "template",
-        ignore=shutil.ignore_patterns("__pycache__"),
-        dirs_exist_ok=True,
-    )
-
-
-def release_b(template: Path) -> None:
-    """Version B: a line more in the generated README, a new docstring for the health route."""
-    readme = template / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + f"\n{B_README_LINE}\n")
-    health = template / "template" / "{{package_name}}" / "routes" / "health.py"
-    lines = health.read_text().splitlines()
-    health.write_text("\n".join([B_HEALTH_DOC, *lines[1:]]) + "\n")
-
-
-@pytest.fixture
-def template_repo(tmp_path: Path) -> Path:
-    """A git repository holding the template as version v1.0.0 (A) and v2.0.0 (B)."""
-    repo = tmp_path / "template-repo"
-    copy_template(repo)
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "A")
-    git(repo, "tag", "v1.0.0")
-    release_b(repo)
-    git(repo, "commit", "--quiet", "--all", "-m", "B")
-    git(repo, "tag", "v2.0.0")
-    return repo
-
-
-@pytest.fixture
-def project_from_a(template_repo: Path, tmp_path: Path) -> Path:
-    """A project generated from version A, committed, then edited by its user: a new route, a
-    changed setting default, both committed."""
-    project = tmp_path / "svc"
-    copier.run_copy(
-        str(template_repo), project, data=ANSWERS, vcs_ref="v1.0.0", defaults=True, quiet=True
-    )
-    git(project, "init", "--quiet", "--initial-branch=main")
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "generated from A")
-
-    (project / "svc" / "routes" / "extra.py").write_text(
-        '"""A route of the user\'s own."""\n\nfrom fastapi import APIRouter\n\n'
-        'router = APIRouter()\n\n\n@router.get("/extra")\nasync def extra() -> dict[str, str]:\n'
-        '    return {"extra": "yes"}\n'
-    )
-    main = project / "svc" / "main.py"
-    main.write_text(
-        main.read_text()
-        .replace("from .routes import ", "from .routes import extra, ")
-        .replace("    return app\n", "    app.include_router(extra.router)\n    return app\n")
-    )
-    settings = project / "svc" / "settings.py"
-    edited = settings.read_text().replace(
-        "upstream_timeout_s: float = Field(default=5.0,",
-        "upstream_timeout_s: float = Field(default=2.5,",
-    )
-    assert "default=2.5" in edited
-    settings.write_text(edited)
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "user edits")
-    return project
 
 
 def assert_user_edits_survive(project: Path) -> None:
@@ -202,19 +126,33 @@ def test_update_refuses_with_one_line(
     assert after == before
 
 
-def test_a_template_source_missing_here_is_named(tmp_path: Path) -> None:
+def generated_elsewhere(tmp_path: Path, source: str) -> Path:
+    """A project whose answers file records `source` as its template."""
     project = api.generate(tmp_path / "svc", ANSWERS, defaults=True)
     answers = project / ".copier-answers.yml"
-    answers.write_text(
-        answers.read_text().replace(str(store.store_dir()), "/nowhere/fastapi-scaffold/template")
-    )
+    answers.write_text(answers.read_text().replace(str(store.store_dir()), source))
     git(project, "init", "--quiet")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "generated elsewhere")
+    return project
+
+
+def test_a_template_source_missing_here_is_named(tmp_path: Path) -> None:
+    project = generated_elsewhere(tmp_path, "/nowhere/our-template")
     result = runner.invoke(app, ["update", str(project), "--defaults"])
     assert result.exit_code == TemplateUnavailable.exit_code, result.output
-    assert "/nowhere/fastapi-scaffold/template" in result.stderr
+    assert "/nowhere/our-template" in result.stderr
     assert "--template" in result.stderr
+
+
+def test_a_project_made_from_another_machines_store_updates_from_this_one(
+    tmp_path: Path,
+) -> None:
+    project = generated_elsewhere(tmp_path, "/home/someone/.local/share/fastapi-scaffold/template")
+    result = runner.invoke(app, ["update", str(project), "--defaults"])
+    assert result.exit_code == 0, result.output
+    recorded = (project / ".copier-answers.yml").read_text()
+    assert f"_src_path: '{store.store_dir()}'" in recorded or str(store.store_dir()) in recorded
 
 
 def test_a_migration_renames_a_setting_in_the_users_env_file(
@@ -241,7 +179,7 @@ def test_a_migration_renames_a_setting_in_the_users_env_file(
     (project_from_a / ".env").write_text("export LOOP_LAG_WARN_MS=250\nOTHER=1\n")
     assert git(project_from_a, "status", "--porcelain") == ""  # .env is git-ignored
 
-    result = api.update(project_from_a, defaults=True, template=str(template_repo))
+    result = api.update(project_from_a, defaults=True, template=str(template_repo), trust=True)
     assert result.to_version == "v3.0.0"
     env_file = (project_from_a / ".env").read_text()
     assert env_file == "export LOOP_LAG_WARNING_MS=250\nOTHER=1\n"
