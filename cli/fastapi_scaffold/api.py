@@ -1,55 +1,39 @@
 """The library behind the CLI: plain functions that the commands and the tests call.
 
-`generate` renders into a temporary directory beside the destination and moves the result
-into place only once the whole project rendered, so a failure or Ctrl-C leaves nothing behind.
+`new` renders into a temporary directory beside the destination, makes it a git repository
+there, and moves the result into place only once all of it worked, so a failure, Ctrl-C or a
+full disk leaves nothing behind. `update` lives in `fastapi_scaffold.update`.
 """
 
 import contextlib
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi_scaffold import __version__, store
+from fastapi_scaffold.answers import check_answers, validator_message
 from fastapi_scaffold.errors import (
     DestinationError,
     GenerationFailed,
+    GitFailed,
     Interrupted,
     InvalidAnswer,
     MissingAnswers,
-    NotAProject,
-    TemplateUnavailable,
-    UpdateConflicts,
-    UpdateRefused,
+    OutOfSpace,
+    from_os_error,
 )
-from fastapi_scaffold.template import asked, handler_style, template_dir
+from fastapi_scaffold.gitcmd import git, git_bytes, git_error, subcommand, succeeds
+from fastapi_scaffold.template import asked, template_dir
+from fastapi_scaffold.transaction import Change, Transaction, remove_tree, temporary_files_in
+from fastapi_scaffold.update import ABORT, Update, update
 
-if TYPE_CHECKING:  # check is imported by update only when it runs
-    from fastapi_scaffold.check import Report
-
-
-def check_answers(answers: Mapping[str, str]) -> None:
-    """Refuse keys that are not questions and values that are not among a question's choices."""
-    known = asked()
-    for key, value in answers.items():
-        question = known.get(key)
-        if question is None:
-            raise InvalidAnswer(
-                f"'{key}' is not a question of this template",
-                f"use one of: {', '.join(known)}",
-            )
-        if question.choices and value not in question.choices:
-            raise InvalidAnswer(
-                f"'{value}' is not a choice for {key}",
-                f"use one of: {', '.join(question.choices)}",
-            )
+__all__ = ["ABORT", "Created", "Repository", "Update", "check_answers", "generate", "new", "update"]
 
 
 def check_destination(destination: Path, *, force: bool) -> None:
@@ -69,6 +53,21 @@ def check_destination(destination: Path, *, force: bool) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Repository:
+    """What `new` did with git: `committed` is False when it made no commit, or no repository;
+    `message` says what it did in one line, with what to do next."""
+
+    committed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Created:
+    project: Path
+    repository: Repository | None
+
+
 def generate(
     destination: Path,
     answers: Mapping[str, str] | None = None,
@@ -77,10 +76,27 @@ def generate(
     interactive: bool = False,
     force: bool = False,
 ) -> Path:
-    """Generate a project at `destination` and return its path.
+    """`new` without git: generate a project at `destination` and return its path."""
+    return new(
+        destination, answers, defaults=defaults, interactive=interactive, force=force, git=False
+    ).project
+
+
+def new(
+    destination: Path,
+    answers: Mapping[str, str] | None = None,
+    *,
+    defaults: bool = False,
+    interactive: bool = False,
+    force: bool = False,
+    git: bool = True,
+) -> Created:
+    """Generate a project at `destination`, with `git` as a repository with one commit.
 
     Unanswered questions take their defaults with `defaults`, are asked when `interactive`,
     and are otherwise an error naming them. The project name defaults to the directory's name.
+    All of it lands, or nothing: an interrupt, a full disk or a git failure leaves the
+    destination as it was.
     """
     destination = destination.expanduser().absolute()
     data = {"project_name": destination.name, **(answers or {})}
@@ -92,226 +108,138 @@ def generate(
             f"no terminal to ask on, and no answer for: {', '.join(missing)}",
             "pass them with --data KEY=VALUE, or use --defaults",
         )
-    with _staging_dir(destination) as staging:
-        _render(staging, data, defaults=defaults or not missing)
-        _move_into_place(staging, destination)
-    return destination
-
-
-@dataclass(frozen=True)
-class Repository:
-    """What `init_repository` did: `committed` is False when it made no commit, or no
-    repository; `message` says so in one line, with what to do."""
-
-    committed: bool
-    message: str
-
-
-def init_repository(project: Path) -> Repository:
-    """Put a new project under git with one commit of every generated file, as `cargo new`
-    does, so that `update` works from the first day; never inside another work tree."""
+    use_git = git and shutil.which("git") is not None
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}-", dir=_nearest_existing(destination))
+    )
+    try:
+        with temporary_files_in(staging / "tmp"):
+            rendered = staging / "project"
+            _render(rendered, data, defaults=defaults or not missing)
+            enclosing = _work_tree_of(destination) if use_git else None
+            into_existing = destination.is_dir() and any(destination.iterdir())
+            repository = None
+            if use_git and enclosing is None and not into_existing:
+                repository = _init_repository(rendered, paths=None)
+            if into_existing:
+                repository = _write_into(destination, rendered, staging, enclosing, use_git)
+            else:
+                _move_into_place(rendered, destination)
+    except KeyboardInterrupt as exc:
+        raise Interrupted("interrupted", "nothing was written") from exc
+    except OSError as exc:
+        raise from_os_error(exc, "nothing was written") from exc
+    finally:
+        remove_tree(staging)
+    if not git:
+        return Created(destination, None)
     if shutil.which("git") is None:
-        return Repository(False, "git is not installed: the project is not under git yet")
-    enclosing = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=project.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if enclosing.returncode == 0:
-        return Repository(
-            False,
-            f"{project} is inside the git work tree {enclosing.stdout.strip()}: no repository "
-            "of its own was made; commit it there",
+        return Created(
+            destination, Repository(False, "git is not installed: the project is not under git yet")
         )
-    _git(project, "init", "--quiet")
-    _git(project, "add", "--all")
-    identity = subprocess.run(
-        ["git", "var", "GIT_COMMITTER_IDENT"], cwd=project, check=False, capture_output=True
-    )
-    if identity.returncode != 0:
-        return Repository(
+    if repository is None and enclosing is not None:
+        repository = Repository(
             False,
-            "made a git repository without a commit: git does not know who you are; run "
-            "`git config --global user.name NAME` and `git config --global user.email EMAIL`, "
-            "then `git commit -m 'Generated by fastapi-scaffold'`",
+            f"{destination} is inside the git work tree {enclosing}: no repository of its own "
+            "was made; commit it there",
         )
-    message = f"Generated by fastapi-scaffold {__version__}"
-    commit = subprocess.run(
-        ["git", "commit", "--quiet", "--message", message],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if commit.returncode != 0:  # a signing key or a hook of the user's refused, say
-        reason = (commit.stderr.strip().splitlines() or ["no reason given"])[-1]
-        return Repository(
-            False,
-            f"made a git repository without a commit: `git commit` failed ({reason}); "
-            "commit the generated files yourself",
+    return Created(destination, repository)
+
+
+def _work_tree_of(path: Path) -> Path | None:
+    """The git work tree `path` (or its nearest existing parent) is in, if any."""
+    where = _nearest_existing(path)
+    if not succeeds(where, "rev-parse", "--is-inside-work-tree"):
+        return None
+    return Path(git(where, "rev-parse", "--show-toplevel"))
+
+
+def _init_repository(project: Path, paths: list[str] | None) -> Repository:
+    """Put a new project under git with one commit of the files it generated, as `cargo new`
+    does, so that `update` works from the first day."""
+    try:
+        git(project, "init", "--quiet")
+        git(project, "add", "--all", "--", *(paths or ["."]))
+        if not succeeds(project, "var", "GIT_COMMITTER_IDENT"):
+            return Repository(
+                False,
+                "made a git repository without a commit: git does not know who you are; run "
+                "`git config --global user.name NAME` and `git config --global user.email "
+                "EMAIL`, then `git commit -m 'Generated by fastapi-scaffold'`",
+            )
+        git(
+            project,
+            "commit",
+            "--quiet",
+            "--message",
+            f"Generated by fastapi-scaffold {__version__}",
         )
+    except GitFailed as exc:
+        raise GitFailed(exc.problem, "fix it, or pass --no-git; nothing was written") from exc
+    except OutOfSpace as exc:
+        raise OutOfSpace(exc.problem, "free some space; nothing was written") from exc
     return Repository(True, "made a git repository with one commit of the generated files")
 
 
-@dataclass(frozen=True)
-class Update:
-    """What an update did: the template versions it went from and to; when it changed the
-    handler style, the styles and what `check` finds in the result (the user's own `async def`
-    code may now call helpers that block)."""
-
-    project: Path
-    from_version: str
-    to_version: str
-    styles: tuple[str, str] | None = None
-    check_report: "Report | None" = None
-
-
-def update(
-    project: Path,
-    answers: Mapping[str, str] | None = None,
-    *,
-    defaults: bool = False,
-    interactive: bool = False,
-    pretend: bool = False,
-    template: str | None = None,
-) -> Update:
-    """Bring a generated project to this installation's template version (or to the newest
-    version of `template`, a git URL or repository), by copier's three-way update: the user's
-    edits stay; files they never touched are regenerated, also when `answers` change them (a
-    project may move from sync to async); a file both changed gets conflict markers.
-    """
-    project = project.expanduser().absolute()
-    recorded = _recorded_answers(project)
-    _check_clean_git_tree(project)
-    data = dict(answers or {})
-    check_answers(data)
-    if not defaults and not interactive:
-        raise MissingAnswers(
-            "no terminal to ask on",
-            "pass --defaults to keep the recorded answers (and --data to change some)",
+def _write_into(
+    destination: Path, rendered: Path, staging: Path, enclosing: Path | None, use_git: bool
+) -> Repository | None:
+    """`--force` into a non-empty directory: the generated files are moved in at once (the
+    ones they replace restored if anything fails). In a git work tree, files with changes git
+    does not have (edited, staged, untracked, ignored) are never overwritten, and the generated
+    files are staged, not committed."""
+    paths = sorted(
+        str(path.relative_to(rendered)) for path in rendered.rglob("*") if not path.is_dir()
+    )
+    top = enclosing
+    if top is not None:
+        _refuse_overwriting_uncommitted(top, destination, paths)
+    changes = [Change(path, rendered / path) for path in paths]
+    Transaction(destination, staging / "transaction").apply(changes)
+    if top is not None:
+        git(top, "add", "--", *(str(destination / path) for path in paths))
+        return Repository(
+            False,
+            f"staged the {len(paths)} generated files in the git repository {top}; nothing "
+            "was committed: review them with `git diff --staged`, then commit",
         )
-    if template is None:
-        source, version = store.current_version()
-        recorded_source = str(recorded.get("_src_path", ""))
-        is_local = "://" not in recorded_source and not recorded_source.startswith("git@")
-        if is_local and not Path(recorded_source).exists():
-            raise TemplateUnavailable(
-                f"the template {project.name} was made from ({recorded_source}) is not on "
-                "this machine",
-                f"pass --template with a git URL or repository holding its version "
-                f"{recorded.get('_commit')}",
-            )
-        old_template = None
-    else:
-        source, version, old_template = Path(template), None, template
-    from_version = str(recorded.get("_commit"))
-    _run_update(project, str(source), version, old_template, data, defaults, pretend)
-    if not pretend:
-        conflicts = _git(project, "diff", "--name-only", "--diff-filter=U").splitlines()
-        if conflicts:
-            raise UpdateConflicts(conflicts)
-    after = _recorded_answers(project)
-    to_version = version or str(after.get("_commit"))
-    styles = (_style_of(recorded), _style_of(after))
-    if pretend or styles[0] == styles[1]:
-        return Update(project, from_version, to_version)
-    from fastapi_scaffold.check import check
-
-    return Update(project, from_version, to_version, styles, check(project))
+    if not use_git:
+        return None
+    return _init_repository(destination, paths)
 
 
-def _style_of(answers: Mapping[str, object]) -> str:
-    return handler_style(str(answers.get("database")), str(answers.get("http_client")))
-
-
-def _run_update(
-    project: Path,
-    source: str,
-    version: str | None,
-    old_template: str | None,
-    data: dict[str, str],
-    defaults: bool,
-    pretend: bool,
-) -> None:
-    import copier
-
-    # copier's public run_update() cannot take the template source from elsewhere than the
-    # answers file; its Worker can (copier is pinned below 10, and tests/test_update.py
-    # covers this use).
-    from copier._main import Worker
-    from copier._template import Template
-
-    try:
-        with Worker(
-            src_path=source,
-            dst_path=project,
-            data=data,
-            vcs_ref=version,
-            defaults=defaults,
-            overwrite=True,
-            pretend=pretend,
-            quiet=not pretend,
-            unsafe=True,  # the template's own _migrations; it is this tool's template
-        ) as worker:
-            if old_template is not None:
-                # copier takes the old version from the recorded source; a --template given
-                # here replaces that source for both versions.
-                commit = worker.subproject.last_answers.get("_commit")
-                worker.subproject.__dict__["template"] = Template(url=old_template, ref=commit)
-            worker.run_update()
-    except (KeyboardInterrupt, copier.errors.CopierAnswersInterrupt) as exc:
-        raise Interrupted("interrupted", "check `git status` and `git stash` what it left") from exc
-    except copier.errors.UserMessageError as exc:
-        raise UpdateRefused(str(exc).rstrip("."), "nothing was changed") from exc
-    except ValueError as exc:
-        raise InvalidAnswer(_validator_message(str(exc)), "nothing was changed") from exc
-
-
-def _recorded_answers(project: Path) -> dict[str, object]:
-    import yaml
-
-    answers_file = project / ".copier-answers.yml"
-    if not answers_file.is_file():
-        raise NotAProject(
-            f"{project} has no .copier-answers.yml",
-            "run update in a project made by fastapi-scaffold new (or copier copy)",
+def _refuse_overwriting_uncommitted(top: Path, destination: Path, paths: list[str]) -> None:
+    existing = [str(destination / path) for path in paths if os.path.lexists(destination / path)]
+    if not existing:
+        return
+    status = git_bytes(
+        top,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignored=matching",
+        "--",
+        *existing,
+    )
+    dirty = [entry[3:].decode(errors="replace") for entry in status.split(b"\0") if entry]
+    if dirty:
+        raise DestinationError(
+            f"--force would overwrite files with changes git does not have: {', '.join(dirty)}",
+            "commit them (or move them away), then run new again; nothing was written",
         )
-    recorded: dict[str, object] = yaml.safe_load(answers_file.read_text()) or {}
-    return recorded
-
-
-def _check_clean_git_tree(project: Path) -> None:
-    try:
-        _git(project, "rev-parse", "--is-inside-work-tree")
-    except subprocess.CalledProcessError as exc:
-        raise UpdateRefused(
-            f"{project} is not under git",
-            "commit it to git first (git init && git add -A && git commit), so that the "
-            "update can be reviewed and undone",
-        ) from exc
-    if _git(project, "status", "--porcelain"):
-        raise UpdateRefused(
-            f"{project} has uncommitted changes", "commit or stash them, then update"
-        )
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
     import copier
+    from plumbum import ProcessExecutionError
 
     chatter = io.StringIO()  # copier's notes on git refs; shown only if rendering fails
+    if shutil.which("git") is None:  # no store without git: the template as installed
+        source, version = template_dir(), None
+    else:
+        source, version = store.current_version()
     try:
-        if shutil.which("git") is None:  # no store without git: the template as installed
-            source, version = template_dir(), None
-        else:
-            source, version = store.current_version()
         with warnings.catch_warnings(), contextlib.redirect_stderr(chatter):
             warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
             copier.run_copy(
@@ -325,9 +253,14 @@ def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
                 cleanup_on_error=False,
             )
     except (KeyboardInterrupt, copier.errors.CopierAnswersInterrupt) as exc:
-        raise Interrupted("interrupted", "nothing was written") from exc
+        raise KeyboardInterrupt from exc
     except ValueError as exc:
-        raise InvalidAnswer(_validator_message(str(exc)), "nothing was written") from exc
+        raise InvalidAnswer(validator_message(str(exc)), "nothing was written") from exc
+    except ProcessExecutionError as exc:  # git, cloning the store (a broken git config, say)
+        error = git_error(subcommand(exc.argv), str(exc.stderr))
+        raise type(error)(error.problem, "fix it; nothing was written") from exc
+    except OSError:
+        raise
     except Exception as exc:
         sys.stderr.write(chatter.getvalue())
         raise GenerationFailed(
@@ -336,31 +269,11 @@ def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
         ) from exc
 
 
-def _validator_message(error: str) -> str:
-    """copier says "Validation error for question 'x': <message>": keep the message."""
-    _, separator, message = error.partition("': ")
-    return message.strip() if separator else error
-
-
-@contextlib.contextmanager
-def _staging_dir(destination: Path) -> Iterator[Path]:
-    """A temporary directory on the destination's file system, removed whatever happens."""
-    parent = _nearest_existing(destination)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=parent))
-    try:
-        yield staging / "project"
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _move_into_place(staging: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if destination.is_dir() and not any(destination.iterdir()):
+    if destination.is_dir():  # empty: checked before rendering
         destination.rmdir()
-    if not destination.exists():
-        staging.rename(destination)
-    else:  # --force into a non-empty directory: the generated files win
-        shutil.copytree(staging, destination, dirs_exist_ok=True)
+    staging.rename(destination)
 
 
 def _nearest_existing(path: Path) -> Path:

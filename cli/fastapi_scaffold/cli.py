@@ -5,6 +5,8 @@ so `--help` and `variants` stay fast.
 """
 
 import json
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
@@ -108,16 +110,24 @@ def new(
         _fail(DestinationError("the destination is empty", "name the project's directory"))
     answers = _answers(data, database, http_client, cpu_work)
     try:
-        project = api.generate(
-            Path(path), answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
+        created = api.new(
+            Path(path),
+            answers,
+            defaults=defaults,
+            interactive=sys.stdin.isatty(),
+            force=force,
+            git=git,
         )
     except ScaffoldError as error:
         _fail(error)
-    typer.secho(f"Created {project}", fg=typer.colors.GREEN)
-    if git:
-        repository = api.init_repository(project)
+    typer.secho(f"Created {created.project}", fg=typer.colors.GREEN)
+    if created.repository is not None:
+        repository = created.repository
         typer.secho(repository.message, fg=None if repository.committed else typer.colors.YELLOW)
-    typer.echo(f"Next: cd {path} && pip install -e '.[test]' && pytest")
+    typer.echo(
+        f"Next: cd {shlex.quote(path)} && python3 -m venv .venv && "
+        ".venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
+    )
 
 
 @app.command()
@@ -137,6 +147,14 @@ def update(
         str | None,
         typer.Option(help="Update from this git URL or repository instead of the local store."),
     ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Let a template other than this tool's own run its commands (_tasks, "
+            "_migrations).",
+        ),
+    ] = False,
 ) -> None:
     """Update a generated project to this version of the template, keeping your edits."""
     answers = _answers(data, database, http_client, cpu_work)
@@ -148,13 +166,25 @@ def update(
             interactive=sys.stdin.isatty(),
             pretend=pretend,
             template=template,
+            trust=trust,
         )
     except ScaffoldError as error:
         _fail(error)
+    if result.recovered:
+        typer.secho(
+            "An earlier update of this project was stopped half-way; it was undone first.",
+            fg=typer.colors.YELLOW,
+        )
     if pretend:
         typer.echo(
-            f"Nothing written: {path} would go from {result.from_version} to {result.to_version}."
+            f"Nothing written: {path} would go from {result.from_version} to {result.to_version}"
+            f", changing {len(result.changed)} file(s)" + (":" if result.changed else ".")
         )
+        for changed in result.changed:
+            typer.echo(f"  {changed}")
+        return
+    if not result.changed:
+        typer.echo(f"Nothing to change: {result.project} is up to date ({result.to_version}).")
         return
     typer.secho(
         f"Updated {result.project} from {result.from_version} to {result.to_version}",
@@ -172,7 +202,10 @@ def update(
             from fastapi_scaffold.check.output import Format, render
 
             typer.echo(render(result.check_report, Format.TEXT))
-    typer.echo("Review it with `git diff`, then commit.")
+    typer.echo(
+        "The changes are staged: review them with `git diff --staged`, then `git commit`; "
+        f"to undo the update, `{api.ABORT}`."
+    )
 
 
 Codes = Annotated[
@@ -228,9 +261,15 @@ def list_variants(
         )
 
 
+def _terminate(signum: int, frame: object) -> NoReturn:
+    """SIGTERM unwinds like Ctrl-C, so that what a command started is undone."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt:
-        typer.secho("error: interrupted; nothing was written", fg=typer.colors.RED, err=True)
+    except KeyboardInterrupt:  # outside a command's own handling: while asking, say
+        typer.secho("error: interrupted before anything was written", fg=typer.colors.RED, err=True)
         sys.exit(130)

@@ -1,5 +1,7 @@
 """The errors a user can fix. The CLI prints each as one red line and exits with its code."""
 
+import errno
+
 
 class ScaffoldError(Exception):
     """A problem and its fix, said in one line."""
@@ -49,16 +51,22 @@ class UpdateRefused(ScaffoldError):
 
 
 class UpdateConflicts(ScaffoldError):
-    """The update left conflict markers where the template and the user both changed a file."""
+    """The update is applied, and left conflicts where the template and the user both changed
+    a file (markers), or the template removes a file the user edited (kept, "deleted by them").
+    The message gives the commands that finish the update and those that abort it."""
 
     exit_code = 9
 
-    def __init__(self, files: list[str]) -> None:
+    def __init__(self, files: list[str], finish: str, abort: str) -> None:
         super().__init__(
-            f"conflicts in {len(files)} file(s): {', '.join(files)}",
-            "resolve the <<<<<<< markers, then `git add` them and commit",
+            f"the update is applied with conflicts in {len(files)} file(s): {', '.join(files)}",
+            f"to finish, resolve them (the <<<<<<< markers; keep or `git rm` a file the new "
+            f"answers remove), then run `{finish}`; to abort and restore the project as it "
+            f"was, run `{abort}`",
         )
         self.files = files
+        self.finish = finish
+        self.abort = abort
 
 
 class TemplateUnavailable(ScaffoldError):
@@ -67,8 +75,39 @@ class TemplateUnavailable(ScaffoldError):
     exit_code = 10
 
 
+class UntrustedTemplate(ScaffoldError):
+    """A template other than this tool's own wants to run commands (`_tasks`, `_migrations`,
+    Jinja extensions), and the user did not pass --trust."""
+
+    exit_code = 12
+
+
+class StoreUnusable(ScaffoldError):
+    """The local template store cannot be used, and could not be rebuilt: the fix is named."""
+
+    exit_code = 13
+
+
+class GitFailed(ScaffoldError):
+    """git itself failed (a broken configuration, a refused commit): git's reason is given."""
+
+    exit_code = 14
+
+
+class OutOfSpace(ScaffoldError):
+    """The disk filled up; what was written so far was undone."""
+
+    exit_code = 15
+
+
+class AccessDenied(ScaffoldError):
+    """A file or directory the command must read or write is not accessible."""
+
+    exit_code = 16
+
+
 class Interrupted(ScaffoldError):
-    """Ctrl-C; nothing was written."""
+    """Ctrl-C or SIGTERM; the message says whether anything was written."""
 
     exit_code = 130
 
@@ -83,3 +122,13 @@ class CheckConfigError(ScaffoldError):
     """`check` options or `[tool.fastapi-scaffold.check]` name an unknown rule or setting."""
 
     exit_code = 11
+
+
+def from_os_error(error: OSError, state: str) -> ScaffoldError:
+    """A full disk or a file the user cannot read or write, said in one line with `state`
+    (what the command left: "nothing was written", say)."""
+    where = error.filename or "a file"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutOfSpace(f"the disk is full (writing {where})", f"free some space; {state}")
+    reason = "permission denied" if isinstance(error, PermissionError) else error.strerror
+    return AccessDenied(f"{reason or error}: {where}", state)
