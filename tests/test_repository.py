@@ -101,3 +101,45 @@ def test_inside_a_work_tree_no_repository_is_nested(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"is inside the git work tree {tmp_path}" in result.stdout
     assert not (tmp_path / "services" / "svc" / ".git").exists()
+
+
+def test_force_into_an_existing_repository_stages_only_what_it_wrote(tmp_path: Path) -> None:
+    """The user's staged half-done edit and their untracked files are never committed."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    (repo / "notes.txt").write_text("first\n")
+    git(repo, "add", "notes.txt")
+    git(repo, "commit", "--quiet", "-m", "the user's own")
+    (repo / "notes.txt").write_text("first\nhalf-done\n")
+    git(repo, "add", "notes.txt")
+    (repo / "secrets.txt").write_text("hunter2\n")
+
+    result = runner.invoke(app, ["new", str(repo), *CHOICES, "--force"])
+    assert result.exit_code == 0, result.output
+    assert "nothing was committed" in result.stdout
+    assert git(repo, "rev-list", "--count", "HEAD") == "1"
+    staged = set(git(repo, "diff", "--cached", "--name-only").splitlines())
+    generated = set(files_on_disk(repo)) - {"notes.txt", "secrets.txt"}
+    assert staged == generated | {"notes.txt"}
+    assert git(repo, "show", ":notes.txt") == "first\nhalf-done"
+    assert "?? secrets.txt" in git(repo, "status", "--porcelain")
+
+
+def test_force_never_overwrites_uncommitted_work(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    (repo / "README.md").write_text("committed\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "--quiet", "-m", "readme")
+    (repo / "README.md").write_text("committed\nand edited, not committed\n")
+    (repo / ".gitignore").write_text("secret.env\n")
+
+    result = runner.invoke(app, ["new", str(repo), *CHOICES, "--force"])
+    assert result.exit_code == 3, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert "README.md" in line
+    assert "nothing was written" in line
+    assert (repo / "README.md").read_text() == "committed\nand edited, not committed\n"
+    assert sorted(path.name for path in repo.iterdir()) == [".git", ".gitignore", "README.md"]
