@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ def test_each_job_runs_what_the_readme_says() -> None:
     readme = (ROOT / "README.md").read_text()
     assert _run_steps(jobs["variant"]) == [VARIANT_COMMAND]
     assert "pytest --variant asyncpg-httpx-process" in readme
+    assert _run_steps(jobs["lowest"])[1].startswith("pytest -n auto tests/test_cli.py")
     assert _run_steps(jobs["checks"]) == [
         "ruff check .",
         "ruff format --check .",
@@ -170,3 +172,15 @@ def test_variant_option_selects_one_variants_checks() -> None:
     unknown = collect_variant("mysql-httpx-none")
     assert unknown.returncode == pytest.ExitCode.USAGE_ERROR
     assert "no such variant: mysql-httpx-none" in unknown.stderr
+
+
+def test_the_lowest_job_installs_the_lower_bounds_of_the_dependencies() -> None:
+    """pyproject.toml's lower bounds are what the "lowest" job tests: raise both together."""
+    install = _run_steps(load(WORKFLOW)["jobs"]["lowest"])[0].split()
+    pins = {pin.split("==")[0]: pin.split("==")[1] for pin in install if "==" in pin}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = {}
+    for line in project["dependencies"]:
+        name, _, rest = line.partition(">=")
+        floors[name] = rest.split(",")[0]
+    assert pins == floors

@@ -4,6 +4,7 @@ typer's CliRunner gives the command a stdin that is not a terminal, as in CI.
 """
 
 import os
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -247,3 +248,15 @@ def test_an_unwritable_parent_is_refused(tmp_path: Path) -> None:
         if unlock:
             subprocess.run([*unlock, str(locked)], check=True)
         locked.chmod(0o755)
+
+
+def test_the_next_hint_is_shell_quoted_and_needs_no_system_pip(tmp_path: Path) -> None:
+    """A path with a space, and a venv so that PEP 668 systems take the hint as it is."""
+    destination = tmp_path / "my project"
+    result = runner.invoke(app, ["new", str(destination), *CHOICES, "--defaults", "--no-git"])
+    assert result.exit_code == 0, result.output
+    hint = result.stdout.strip().splitlines()[-1]
+    command = hint.removeprefix("Next: ")
+    assert shlex.split(command)[:2] == ["cd", str(destination)]
+    assert "python3 -m venv .venv && .venv/bin/pip install" in command
+    assert " pip install" not in command.replace(".venv/bin/pip install", "")
