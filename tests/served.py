@@ -1,5 +1,6 @@
-"""Generated projects, served as their README says (alembic upgrade head, then uvicorn) for the tests that
-call them over HTTP, and stopped with SIGTERM, which must shut them down cleanly."""
+"""Generated projects, served as their README says (alembic upgrade head, then uvicorn) for
+the tests that call them over HTTP, and stopped with SIGTERM, which must shut them down
+cleanly."""
 
 import contextlib
 import json
@@ -75,9 +76,10 @@ def _stop(server: subprocess.Popen[str]) -> None:
 def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
     """Serve the project on a free port of 127.0.0.1 and yield its base URL.
 
-    A project with a database is migrated first (`alembic upgrade head`, as its README says). On leaving the block the app gets SIGTERM and
-    must shut down cleanly: lifespan's shutdown completes, with no traceback anywhere in its
-    log. If the block raised, uvicorn's log is attached to the exception as a note instead.
+    A project with a database is migrated first (`alembic upgrade head`, as its README says).
+    On leaving the block the app gets SIGTERM and must shut down cleanly: lifespan's shutdown
+    completes, with no traceback anywhere in its log. If the block raised, uvicorn's log is
+    attached to the exception as a note instead.
     """
     if (project / "alembic.ini").exists():
         run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env)

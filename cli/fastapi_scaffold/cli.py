@@ -105,9 +105,7 @@ def new(
     """Create a new project at PATH."""
     if not path.strip():  # an unset shell variable, say: never "the current directory"
         _fail(DestinationError("the destination is empty", "name the project's directory"))
-    answers = _answers(
-        data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work
-    )
+    answers = _answers(data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work)
     try:
         project = api.generate(
             Path(path), answers, defaults=defaults, interactive=sys.stdin.isatty(), force=force
@@ -141,9 +139,7 @@ def update(
     ] = None,
 ) -> None:
     """Update a generated project to this version of the template, keeping your edits."""
-    answers = _answers(
-        data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work
-    )
+    answers = _answers(data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work)
     try:
         result = api.update(
             path,
