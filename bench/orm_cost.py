@@ -101,7 +101,7 @@ def _database(server_url: str, name: str, project: Path) -> str:
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
-    url = postgres.with_database(server_url, name)
+    url: str = postgres.with_database(server_url, name)
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
         cwd=project, env={**os.environ, "DATABASE_URL": url},
@@ -117,8 +117,10 @@ def _database(server_url: str, name: str, project: Path) -> str:
 
 def _request(endpoint: tuple[str, str, str, int], port: int) -> bytes:
     _, method, path, _ = endpoint
-    return load.post_bytes(path, port, POST_BODY) if method == "POST" else load.request_bytes(
-        path, port
+    return (
+        load.post_bytes(path, port, POST_BODY)
+        if method == "POST"
+        else load.request_bytes(path, port)
     )
 
 

@@ -6,9 +6,10 @@ It measures (1) I/O concurrency through an upstream that answers after 100 ms, (
 latency while CPU jobs run, (3) /health throughput against hand-written FastAPI apps, (4) the
 `fastapi-scaffold new` command against plain `copier copy`, (5) Celery workers against the
 process pool (round trip, event-loop lag, /health, jobs/s), and (6) the SQLAlchemy variants
-against the raw drivers (GET and POST /items throughput, CPU per request, a py-spy profile). It prints the report, with each
-target's PASS/MISS, and writes it to --out with the plot beside it (same name, .png). Every
-server it starts runs in its own process group and is killed when its part ends.
+against the raw drivers (GET and POST /items throughput, CPU per request, a py-spy profile).
+It prints the report, with each target's PASS/MISS, and writes it to --out with the plot beside
+it (same name, .png). Every server it starts runs in its own process group and is killed when
+its part ends.
 """
 
 import argparse
