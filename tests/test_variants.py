@@ -110,7 +110,8 @@ def test_variant_passes_its_checks_and_its_own_suite(
 ) -> None:
     """What `pytest --variant ID` runs, locally or as the variant's CI job."""
     # The longest name the template accepts, so every generated line is checked at its longest.
-    package_name = f"v_{variant.id.replace('-', '_')}_".ljust(40, "x")
+    package_name = f"v_{re.sub('[^a-z0-9]+', '_', variant.id)}_".ljust(40, "x")
+    assert len(package_name) == 40, package_name
     project = generate(copie, variant, package_name)
     assert_requirements_installed(project)
     assert_tidy_text(project)
