@@ -42,6 +42,8 @@ class Mode:
     queue_jobs_reps: int = 5
     queue_job_s: float = 0.05
     queue_connections: int = 8
+    orm_reps: int = 10
+    orm_profile_s: float = 6.0
 
 
 FULL = Mode("full")
@@ -67,6 +69,8 @@ QUICK = Mode(
     queue_jobs=8,
     queue_jobs_reps=1,
     queue_job_s=0.01,
+    orm_reps=1,
+    orm_profile_s=2.0,
 )
 
 

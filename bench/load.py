@@ -101,6 +101,15 @@ def request_bytes(path: str, port: int) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode("ascii")
 
 
+def post_bytes(path: str, port: int, body: bytes) -> bytes:
+    """A POST of a JSON `body`."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
 async def _bounded(awaitable: Awaitable[T], deadline: float, what: str) -> T:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
@@ -145,6 +154,7 @@ class Tally:
 
     statuses: dict[int, int] = field(default_factory=dict)
     unexpected: int = 0
+    expected_status: int = 200
 
     def add(self, response: Response, expected_body: bytes | None) -> None:
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
@@ -153,7 +163,9 @@ class Tally:
 
     @property
     def errors(self) -> int:
-        failed = sum(count for status, count in self.statuses.items() if status != 200)
+        failed = sum(
+            count for status, count in self.statuses.items() if status != self.expected_status
+        )
         return failed + self.unexpected
 
 
@@ -193,13 +205,20 @@ class ThroughputResult:
 
 
 async def throughput(
-    port: int, path: str, total: int, connections: int, timeout_s: float
+    port: int,
+    path: str,
+    total: int,
+    connections: int,
+    timeout_s: float,
+    request: bytes | None = None,
+    expected_status: int = 200,
 ) -> ThroughputResult:
-    """Send `total` requests over `connections` keep-alive connections, each sending its next
-    request as soon as its previous response is in."""
+    """Send `total` requests (GET `path`, or `request` as written) over `connections`
+    keep-alive connections, each sending its next request as soon as its previous response is
+    in."""
     deadline = time.monotonic() + timeout_s
-    request = request_bytes(path, port)
-    tally = Tally()
+    request = request or request_bytes(path, port)
+    tally = Tally(expected_status=expected_status)
     remaining = total
 
     async def worker(connection: Connection) -> None:

@@ -8,11 +8,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import celery_jobs, cpu_isolation, io_concurrency, overhead, servers, tool_time
+from bench import (
+    celery_jobs,
+    cpu_isolation,
+    io_concurrency,
+    orm_cost,
+    overhead,
+    servers,
+    tool_time,
+)
 from bench.common import Mode, Target, percentile, table
 
 VERSIONS = ("fastapi", "starlette", "uvicorn", "httpx", "httpcore", "httpx2", "httpx-aiohttp",
-            "aiohttp", "requests", "anyio", "celery", "kombu", "redis", "copier")  # fmt: skip
+            "aiohttp", "requests", "anyio", "celery", "kombu", "redis", "sqlalchemy", "asyncpg",
+            "psycopg2-binary", "copier")  # fmt: skip
 
 
 @dataclass
@@ -25,6 +34,7 @@ class Report:
     rps: overhead.Section
     tool: tool_time.Section
     celery: celery_jobs.Section
+    orm: orm_cost.Section
     plot_name: str = "benchmarks.png"
     # Other proposed changes, as applied to generated copies: title -> (not applied because, diff)
     proposals: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -37,6 +47,7 @@ class Report:
             + overhead.targets(self.rps)
             + tool_time.targets(self.tool)
             + celery_jobs.targets(self.celery)
+            + orm_cost.targets(self.orm)
         )
 
     @property
@@ -46,6 +57,7 @@ class Report:
             + sum(result.errors for result in self.cpu.results.values())
             + sum(result.errors for result in self.rps.results.values())
             + self.celery.errors
+            + self.orm.errors
         )
 
 
@@ -94,6 +106,7 @@ def render(report: Report) -> str:
         *overhead.lines(report.rps),
         *tool_time.lines(report.tool),
         *celery_jobs.lines(report.celery),
+        *orm_cost.lines(report.orm),
         "## Findings",
         "",
         *io_concurrency.findings(report.io),
@@ -101,6 +114,7 @@ def render(report: Report) -> str:
         *overhead.findings(report.rps),
         *tool_time.findings(report.tool),
         *celery_jobs.findings(report.celery),
+        *orm_cost.findings(report.orm),
         "",
         *_proposal_lines(report),
     ]

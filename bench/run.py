@@ -4,10 +4,12 @@
 
 It measures (1) I/O concurrency through an upstream that answers after 100 ms, (2) /health
 latency while CPU jobs run, (3) /health throughput against hand-written FastAPI apps, (4) the
-`fastapi-scaffold new` command against plain `copier copy`, and (5) Celery workers against the
-process pool (round trip, event-loop lag, /health, jobs/s). It prints the report, with each
-target's PASS/MISS, and writes it to --out with the plot beside it (same name, .png). Every
-server it starts runs in its own process group and is killed when its part ends.
+`fastapi-scaffold new` command against plain `copier copy`, (5) Celery workers against the
+process pool (round trip, event-loop lag, /health, jobs/s), and (6) the SQLAlchemy variants
+against the raw drivers (GET and POST /items throughput, CPU per request, a py-spy profile).
+It prints the report, with each target's PASS/MISS, and writes it to --out with the plot beside
+it (same name, .png). Every server it starts runs in its own process group and is killed when
+its part ends.
 """
 
 import argparse
@@ -25,6 +27,7 @@ from bench import (
     celery_jobs,
     cpu_isolation,
     io_concurrency,
+    orm_cost,
     overhead,
     projects,
     servers,
@@ -72,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool = tool_time.measure(mode, root)
         _step("5. Celery against the process pool")
         queue = celery_jobs.measure(mode, generated, logs)
+        _step("6. the ORM's cost")
+        orm = orm_cost.measure(mode, root, logs)
     plot_path = out.with_suffix(".png")
     elapsed = time.perf_counter() - clock
     proposals = {
@@ -87,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rps,
         tool,
         queue,
+        orm,
         plot_path.name,
         {title: (project.not_patched, project.diff) for title, project in proposals.items()},
     )

@@ -1,5 +1,6 @@
-"""Generated projects, served as their README says (migrate, then uvicorn) for the tests that
-call them over HTTP, and stopped with SIGTERM, which must shut them down cleanly."""
+"""Generated projects, served as their README says (alembic upgrade head, then uvicorn) for
+the tests that call them over HTTP, and stopped with SIGTERM, which must shut them down
+cleanly."""
 
 import contextlib
 import json
@@ -75,12 +76,13 @@ def _stop(server: subprocess.Popen[str]) -> None:
 def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
     """Serve the project on a free port of 127.0.0.1 and yield its base URL.
 
-    A project with a database is migrated first. On leaving the block the app gets SIGTERM and
-    must shut down cleanly: lifespan's shutdown completes, with no traceback anywhere in its
-    log. If the block raised, uvicorn's log is attached to the exception as a note instead.
+    A project with a database is migrated first (`alembic upgrade head`, as its README says).
+    On leaving the block the app gets SIGTERM and must shut down cleanly: lifespan's shutdown
+    completes, with no traceback anywhere in its log. If the block raised, uvicorn's log is
+    attached to the exception as a note instead.
     """
-    if (project / package / "migrate.py").exists():
-        run([sys.executable, "-m", f"{package}.migrate"], project, env)
+    if (project / "alembic.ini").exists():
+        run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env)
     port = postgres.free_port()
     # uvicorn's default host, said explicitly: the tests serve on 127.0.0.1 only.
     command = [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--host", "127.0.0.1"]

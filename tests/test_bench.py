@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from bench import celery_jobs, cpu_isolation, io_concurrency, overhead, projects
+from bench import celery_jobs, cpu_isolation, io_concurrency, orm_cost, overhead, projects
 from tests.projects import copy_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +38,17 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     rows += ["`fastapi-scaffold new DIR --defaults` (and its git repository)"]
     for label in rows:
         assert f"| {label} |" in report, f"no row for {label}"
+    for family in orm_cost.FAMILIES:
+        for endpoint, *_ in orm_cost.ENDPOINTS:
+            assert f"| {family.label} | {endpoint} |" in report, f"no row for {family.key}"
 
     summary = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
     verdicts = re.findall(r"^\| .+ \| (PASS|MISS) \|$", summary, flags=re.MULTILINE)
-    assert len(verdicts) == 10, summary  # 3 I/O, 1 CPU isolation, 1 overhead, 2 tool, 3 Celery
+    # 3 I/O, 1 CPU isolation, 1 overhead, 2 tool, 3 Celery, 1 ORM
+    assert len(verdicts) == 11, summary
     for heading in ("## 1. I/O concurrency", "## 2. CPU isolation", "## 3. Overhead",
                     "## 4. The tool", "## 5. Celery against the process pool",
+                    "## 6. The ORM's cost",
                     "## Which transport", "## Findings"):  # fmt: skip
         assert heading in report
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
@@ -71,7 +76,7 @@ def test_proposed_change_keeps_the_project_green(
         [str(bin_dir / "ruff"), "check", "."],
         [str(bin_dir / "ruff"), "format", "--check", "."],
         [str(bin_dir / "mypy")],
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest_alembic"],
     ):
         result = subprocess.run(
             command, cwd=project, capture_output=True, text=True, timeout=300, check=False

@@ -58,13 +58,21 @@ def test_variants_json_lists_id_answers_and_style() -> None:
         check=True,
     )
     listed = json.loads(result.stdout)
-    assert len(listed) == len({variant["id"] for variant in listed}) == 36
+    assert len(listed) == len({variant["id"] for variant in listed}) == 60
     first = next(v for v in listed if v["id"] == "psycopg2-httpx-thread")
     assert first == {
         "id": "psycopg2-httpx-thread",
-        "answers": {"database": "psycopg2", "http_client": "httpx", "cpu_work": "thread"},
+        "answers": {
+            "database": "psycopg2",
+            "orm": "none",
+            "http_client": "httpx",
+            "cpu_work": "thread",
+        },
         "handler_style": "mixed",
     }
+    orm = next(v for v in listed if v["id"] == "asyncpg+sqlalchemy-httpx-process")
+    assert orm["answers"]["orm"] == "sqlalchemy"
+    assert orm["handler_style"] == "async"
 
 
 def test_the_matrix_lists_every_variant_and_nothing_else() -> None:

@@ -55,13 +55,16 @@ def test_variants_prints_the_matrix() -> None:
     result = runner.invoke(app, ["variants"])
     assert result.exit_code == 0
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert len(rows) == 36
-    assert all(name == f"{db}-{http}-{cpu}" for name, db, http, cpu, _ in rows)
-    styles = {(db, http): style for _, db, http, _, style in rows}
-    assert styles[("psycopg2", "requests")] == "sync"
-    assert styles[("asyncpg", "httpx")] == "async"
-    assert styles[("psycopg2", "httpx")] == "mixed"
-    assert styles[("none", "none")] == "async"
+    assert len(rows) == 60
+    for name, db, orm, http, cpu, _ in rows:
+        assert name == f"{db if orm == 'none' else f'{db}+{orm}'}-{http}-{cpu}"
+    styles = {(db, orm, http): style for _, db, orm, http, _, style in rows}
+    assert styles[("psycopg2", "none", "requests")] == "sync"
+    assert styles[("psycopg2", "sqlalchemy", "requests")] == "sync"
+    assert styles[("asyncpg", "none", "httpx")] == "async"
+    assert styles[("asyncpg", "sqlalchemy", "httpx")] == "async"
+    assert styles[("psycopg2", "sqlalchemy", "httpx")] == "mixed"
+    assert styles[("none", "none", "none")] == "async"
 
 
 def test_new_with_flags_records_the_answers(tmp_path: Path) -> None:
@@ -108,6 +111,8 @@ def test_all_answers_given_needs_no_terminal(tmp_path: Path) -> None:
         (["--database", "mysql"], "'mysql' is not a choice for database"),
         (["--http-client", "urllib3"], "'urllib3' is not a choice for http_client"),
         (["--cpu-work", "gpu"], "'gpu' is not a choice for cpu_work"),
+        (["--orm", "django"], "'django' is not a choice for orm"),
+        (["--database", "none", "--orm", "sqlalchemy"], "orm=sqlalchemy does not apply with"),
         (["-d", "colour=blue"], "'colour' is not a question"),
         (["-d", "no-equals-sign"], "is not KEY=VALUE"),
     ],

@@ -21,6 +21,7 @@ ANSWERS = {
     "author_name": "Ada Lovelace",
     "author_email": "ada@example.org",
     "database": "psycopg2",
+    "orm": "sqlalchemy",
     "http_client": "requests",
     "cpu_work": "process",
 }
@@ -36,7 +37,7 @@ def recorded(project: Path) -> dict[str, str]:
 
 def test_the_answers_cover_every_question_with_a_non_default() -> None:
     assert set(ANSWERS) == set(asked())
-    for name in ("database", "http_client", "cpu_work"):
+    for name in ("database", "orm", "http_client", "cpu_work"):
         assert ANSWERS[name] in questions()[name].choices
 
 

@@ -20,10 +20,12 @@ def test_the_question_names_are_the_documented_interface() -> None:
         "author_name",
         "author_email",
         "database",
+        "orm",
         "http_client",
         "cpu_work",
     ]
     assert questions()["database"].choices == ("none", "psycopg2", "asyncpg")
+    assert questions()["orm"].choices == ("none", "sqlalchemy")
     assert questions()["http_client"].choices == ("none", "requests", "httpx")
     assert questions()["cpu_work"].choices == ("none", "thread", "process", "celery")
 
@@ -41,7 +43,16 @@ def test_handler_style_follows_the_decision_table() -> None:
             else:
                 expected = "async"
             assert handler_style(database, http_client) == expected, (database, http_client)
-    assert len(variants()) == 36
+    # orm is asked only with a database: 12 variants without one, 2 x 24 with one.
+    assert len(variants()) == 60
+    assert {v.orm for v in variants() if v.database == "none"} == {"none"}
+    assert {v.handler_style for v in variants() if v.orm == "sqlalchemy"} == {
+        "sync",
+        "mixed",
+        "async",
+    }
+    for variant in variants():
+        assert variant.handler_style == handler_style(variant.database, variant.http_client)
 
 
 def test_reserved_names_cover_the_standard_library() -> None:

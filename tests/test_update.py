@@ -1,6 +1,7 @@
 """Updating generated projects for real: template versions A and B tagged in a temporary git
 repository, a project generated from A, committed and edited by its user, then updated."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import copier
+import psycopg2
 import pytest
 from typer.testing import CliRunner
 
@@ -257,6 +259,20 @@ SWITCHES = [
         {"database": "psycopg2", "http_client": "requests"},
     ),
     ({"database": "none", "http_client": "httpx", "cpu_work": "thread"}, {"database": "asyncpg"}),
+    ({"database": "psycopg2", "http_client": "httpx", "cpu_work": "none"}, {"orm": "sqlalchemy"}),
+    (
+        {"database": "asyncpg", "http_client": "none", "cpu_work": "process"},
+        {"orm": "sqlalchemy"},
+    ),
+    (
+        {
+            "database": "psycopg2",
+            "orm": "sqlalchemy",
+            "http_client": "requests",
+            "cpu_work": "none",
+        },
+        {"orm": "none"},
+    ),
 ]
 
 
@@ -369,3 +385,75 @@ def test_a_style_change_runs_check_on_the_users_async_code(tmp_path: Path) -> No
     unchanged = runner.invoke(app, ["update", str(project), "--defaults"])
     assert unchanged.exit_code == 0, unchanged.output
     assert "handler style" not in unchanged.stdout
+
+
+# The last release before the template had migrations: its projects' databases were set up by
+# `python -m <package>.migrate`, which applied schema.sql.
+BEFORE_MIGRATIONS = "2342ded"
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{"database": "psycopg2"}, {"database": "asyncpg", "orm": "sqlalchemy"}],
+    ids=["psycopg2", "asyncpg-to-sqlalchemy"],
+)
+def test_a_project_from_before_migrations_keeps_its_rows(
+    tmp_path: Path, database_url: str, answers: dict[str, str]
+) -> None:
+    """A project made before migrations, its database set up by its `migrate` module and
+    holding rows, is updated to this template (to the ORM at the same time, in one case):
+    `alembic upgrade head` adopts the table, and every row is still there."""
+    repo = tmp_path / "template-repo"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", BEFORE_MIGRATIONS, "copier.yml", "template"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "A: before migrations")
+    git(repo, "tag", "v1.0.0")
+    shutil.rmtree(repo / "template")
+    copy_template(repo)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "B: alembic")
+    git(repo, "tag", "v2.0.0")
+
+    before = {**ANSWERS, "database": answers["database"]}
+    project = tmp_path / "svc"
+    copier.run_copy(str(repo), project, data=before, vcs_ref="v1.0.0", defaults=True, quiet=True)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated from A")
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "svc.migrate"], cwd=project, env=env, check=True)
+    names = [f"kept {i}" for i in range(5)]
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO items (name) VALUES (%s)", [(name,) for name in names])
+        cur.execute("SELECT id, name, created_at FROM items ORDER BY id")
+        rows = cur.fetchall()
+
+    api.update(project, answers, defaults=True, template=str(repo))
+    assert not (project / "svc" / "migrate.py").exists()
+    assert (project / "alembic.ini").is_file()
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, name, created_at FROM items ORDER BY id")
+        assert cur.fetchall() == rows
+        cur.execute("SELECT version_num FROM alembic_version")
+        assert cur.fetchall() == [("0001",)]
+        cur.execute("INSERT INTO items (name) VALUES ('after') RETURNING id")
+        new = cur.fetchone()
+        assert new is not None
+        assert new[0] > rows[-1][0], "the identity goes on where it was"

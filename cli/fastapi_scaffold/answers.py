@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi_scaffold.errors import InvalidAnswer, NotAProject
-from fastapi_scaffold.template import asked
+from fastapi_scaffold.template import asked, asks, copier_config
 
 ANSWERS_FILE = ".copier-answers.yml"
 
@@ -25,6 +25,23 @@ def check_answers(answers: Mapping[str, str]) -> None:
             raise InvalidAnswer(
                 f"'{value}' is not a choice for {key}",
                 f"use one of: {', '.join(question.choices)}",
+            )
+    _refuse_answers_that_do_not_apply(answers)
+
+
+def _refuse_answers_that_do_not_apply(answers: Mapping[str, str]) -> None:
+    """An answer to a question copier would not ask (its `when:` false given the others, as
+    `orm` without a database) would be dropped silently: refuse it instead."""
+    config = copier_config()
+    choices = {name: q for name, q in asked().items() if q.choices}
+    given = {name: str(config[name].get("default", "")) for name in choices} | dict(answers)
+    for key, value in answers.items():
+        default = str(config[key].get("default", ""))
+        if key in choices and value != default and not asks(key, given):
+            others = ", ".join(f"{name}={given[name]}" for name in choices if name != key)
+            raise InvalidAnswer(
+                f"{key}={value} does not apply with {others}",
+                f"drop it, or change the answer it depends on ({config[key]['when']})",
             )
 
 

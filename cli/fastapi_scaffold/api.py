@@ -29,7 +29,7 @@ from fastapi_scaffold.errors import (
     from_os_error,
 )
 from fastapi_scaffold.gitcmd import git, git_bytes, git_error, subcommand, succeeds
-from fastapi_scaffold.template import asked, template_dir
+from fastapi_scaffold.template import asked, asks, template_dir
 from fastapi_scaffold.transaction import Change, Transaction, remove_tree, temporary_files_in
 from fastapi_scaffold.update import ABORT, Update, update
 
@@ -102,7 +102,7 @@ def new(
     data = {"project_name": destination.name, **(answers or {})}
     check_answers(data)
     check_destination(destination, force=force)
-    missing = [name for name in asked() if name not in data]
+    missing = [name for name in asked() if name not in data and asks(name, data)]
     if missing and not defaults and not interactive:
         raise MissingAnswers(
             f"no terminal to ask on, and no answer for: {', '.join(missing)}",

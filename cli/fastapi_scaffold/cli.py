@@ -33,6 +33,7 @@ def _choice_help(name: str) -> str:
 
 # The answer options `new` and `update` share.
 Database = Annotated[str | None, typer.Option(help=_choice_help("database"))]
+Orm = Annotated[str | None, typer.Option(help=_choice_help("orm"))]
 HttpClient = Annotated[str | None, typer.Option(help=_choice_help("http_client"))]
 CpuWork = Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))]
 Data = Annotated[
@@ -46,12 +47,9 @@ def _fail(error: ScaffoldError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
-def _answers(
-    data: list[str] | None, database: str | None, http_client: str | None, cpu_work: str | None
-) -> dict[str, str]:
+def _answers(data: list[str] | None, **choices: str | None) -> dict[str, str]:
     """The answers given on the command line: -d KEY=VALUE pairs, then the choice options."""
     answers = _parse_data(data or [])
-    choices = {"database": database, "http_client": http_client, "cpu_work": cpu_work}
     answers.update({key: value for key, value in choices.items() if value is not None})
     return answers
 
@@ -91,6 +89,7 @@ def new(
         typer.Argument(help="Where to create the project; its name is the default project name."),
     ],
     database: Database = None,
+    orm: Orm = None,
     http_client: HttpClient = None,
     cpu_work: CpuWork = None,
     data: Data = None,
@@ -108,7 +107,7 @@ def new(
     """Create a new project at PATH."""
     if not path.strip():  # an unset shell variable, say: never "the current directory"
         _fail(DestinationError("the destination is empty", "name the project's directory"))
-    answers = _answers(data, database, http_client, cpu_work)
+    answers = _answers(data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work)
     try:
         created = api.new(
             Path(path),
@@ -134,6 +133,7 @@ def new(
 def update(
     path: Annotated[Path, typer.Argument(help="The project to update.")] = Path(),
     database: Database = None,
+    orm: Orm = None,
     http_client: HttpClient = None,
     cpu_work: CpuWork = None,
     data: Data = None,
@@ -157,7 +157,7 @@ def update(
     ] = False,
 ) -> None:
     """Update a generated project to this version of the template, keeping your edits."""
-    answers = _answers(data, database, http_client, cpu_work)
+    answers = _answers(data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work)
     try:
         result = api.update(
             path,
@@ -252,8 +252,10 @@ def list_variants(
     if as_json:
         typer.echo(json.dumps([variant.as_json() for variant in variants()], indent=2))
         return
-    rows = [("id", "database", "http_client", "cpu_work", "handler style")]
-    rows += [(v.id, v.database, v.http_client, v.cpu_work, v.handler_style) for v in variants()]
+    rows = [("id", "database", "orm", "http_client", "cpu_work", "handler style")]
+    rows += [
+        (v.id, v.database, v.orm, v.http_client, v.cpu_work, v.handler_style) for v in variants()
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo(

@@ -60,20 +60,25 @@ def asked() -> dict[str, Question]:
 
 
 # The questions whose choices make the variants, in the order a variant's id names them.
-CHOICE_QUESTIONS = ("database", "http_client", "cpu_work")
+CHOICE_QUESTIONS = ("database", "orm", "http_client", "cpu_work")
 
 
 @dataclass(frozen=True)
 class Variant:
     database: str
+    orm: str
     http_client: str
     cpu_work: str
     handler_style: str
 
     @property
     def id(self) -> str:
-        """The variant's name in test ids and the CI matrix, e.g. "asyncpg-httpx-process"."""
-        return "-".join(self.answers.values())
+        """The variant's name in test ids and the CI matrix: the database (with its ORM, if
+        any, after a "+"), the HTTP client and the CPU work, e.g. "asyncpg-httpx-process" or
+        "asyncpg+sqlalchemy-httpx-process". Variants without an ORM keep the ids they had
+        before the ORM was a choice."""
+        database = self.database if self.orm == "none" else f"{self.database}+{self.orm}"
+        return "-".join((database, self.http_client, self.cpu_work))
 
     @property
     def answers(self) -> dict[str, str]:
@@ -84,21 +89,40 @@ class Variant:
         return {"id": self.id, "answers": self.answers, "handler_style": self.handler_style}
 
 
-def handler_style(database: str, http_client: str) -> str:
-    """Render copier.yml's own `handler_style` expression, so the CLI never keeps a copy."""
+def _render(expression: str, answers: dict[str, str]) -> str:
     import jinja2
 
+    return jinja2.Environment().from_string(expression).render(**answers).strip()
+
+
+def handler_style(database: str, http_client: str) -> str:
+    """Render copier.yml's own `handler_style` expression, so the CLI never keeps a copy."""
     expression = copier_config()["handler_style"]["default"]
-    rendered = jinja2.Environment().from_string(expression)
-    return rendered.render(database=database, http_client=http_client).strip()
+    return _render(expression, {"database": database, "http_client": http_client})
+
+
+def asks(name: str, answers: dict[str, str]) -> bool:
+    """Whether copier asks question `name` given the earlier `answers` (its `when:`)."""
+    when = copier_config()[name].get("when", True)
+    if isinstance(when, bool):
+        return when
+    return _render(str(when), answers).lower() not in {"", "false", "0", "no", "off", "none"}
 
 
 def variants() -> list[Variant]:
-    """Every combination of the choice questions, with the handler style it gets."""
+    """Every combination of the choice questions that copier can be given, with the handler
+    style it gets: a question copier does not ask (its `when:` false, e.g. `orm` without a
+    database) takes only its default."""
+    config = copier_config()
     q = questions()
-    return [
-        Variant(database, http_client, cpu_work, handler_style(database, http_client))
-        for database, http_client, cpu_work in itertools.product(
-            *(q[name].choices for name in CHOICE_QUESTIONS)
-        )
-    ]
+    found = []
+    for combination in itertools.product(*(q[name].choices for name in CHOICE_QUESTIONS)):
+        answers = dict(zip(CHOICE_QUESTIONS, combination, strict=True))
+        if any(
+            not asks(name, answers) and value != str(config[name]["default"])
+            for name, value in answers.items()
+        ):
+            continue
+        style = handler_style(answers["database"], answers["http_client"])
+        found.append(Variant(**answers, handler_style=style))
+    return found
