@@ -17,20 +17,12 @@ from typer.testing import CliRunner
 
 from fastapi_scaffold import api, errors, store
 from fastapi_scaffold.cli import app
-from tests.update_fixtures import ANSWERS, git
+from tests.update_fixtures import ANSWERS, git, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 CHOICES = ["--defaults", "--database", "none", "--http-client", "none", "--cpu-work", "none"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI is)")
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(folder).parts
-    }
 
 
 def one_line(result: object) -> str:

@@ -22,18 +22,9 @@ from fastapi_scaffold.errors import (
     UpdateConflicts,
     UpdateRefused,
 )
-from tests.update_fixtures import USER_HEALTH_DOC, git
+from tests.update_fixtures import USER_HEALTH_DOC, git, snapshot
 
 runner = CliRunner()
-
-
-def snapshot(project: Path) -> dict[str, bytes]:
-    """Every file in the work tree, tracked, untracked and ignored alike, but git's own."""
-    return {
-        str(path.relative_to(project)): path.read_bytes()
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(project).parts
-    }
 
 
 def with_local_files(project: Path) -> None:
@@ -62,13 +53,19 @@ def add_version(template: Path, tag: str, files: dict[str, str]) -> None:
 # Trust
 
 
+def release_a_task(template: Path, tmp_path: Path) -> Path:
+    """Version 3 runs a command on update: it creates the file this returns."""
+    pwned = tmp_path / "pwned"
+    config = template / "copier.yml"
+    config.write_text(config.read_text() + f'_tasks:\n  - "touch {pwned}"\n')
+    add_version(template, "v3.0.0", {})
+    return pwned
+
+
 def test_a_template_that_is_not_the_tools_own_runs_no_command_without_trust(
     project_from_a: Path, template_repo: Path, tmp_path: Path
 ) -> None:
-    pwned = tmp_path / "pwned"
-    config = template_repo / "copier.yml"
-    config.write_text(config.read_text() + f'_tasks:\n  - "touch {pwned}"\n')
-    add_version(template_repo, "v3.0.0", {})
+    pwned = release_a_task(template_repo, tmp_path)
     before = snapshot(project_from_a)
 
     result = runner.invoke(
@@ -93,10 +90,7 @@ def test_an_answers_file_pointing_elsewhere_runs_nothing_on_a_plain_update(
     project_from_a: Path, template_repo: Path, tmp_path: Path
 ) -> None:
     """A project cloned from someone else: its answers file names their template."""
-    pwned = tmp_path / "pwned"
-    config = template_repo / "copier.yml"
-    config.write_text(config.read_text() + f'_tasks:\n  - "touch {pwned}"\n')
-    add_version(template_repo, "v3.0.0", {})
+    pwned = release_a_task(template_repo, tmp_path)
     before = snapshot(project_from_a)
     result = runner.invoke(app, ["update", str(project_from_a), "--defaults"])
     assert result.exit_code == UntrustedTemplate.exit_code, result.output

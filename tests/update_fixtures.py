@@ -94,3 +94,12 @@ def project_from_a(template_repo: Path, tmp_path: Path) -> Path:
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "user edits")
     return project
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file in a work tree, tracked, untracked and ignored alike, but git's own."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }

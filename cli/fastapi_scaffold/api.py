@@ -28,7 +28,14 @@ from fastapi_scaffold.errors import (
     OutOfSpace,
     from_os_error,
 )
-from fastapi_scaffold.gitcmd import git, git_bytes, git_error, subcommand, succeeds
+from fastapi_scaffold.gitcmd import (
+    git,
+    git_bytes,
+    git_error,
+    nearly_full,
+    subcommand,
+    succeeds,
+)
 from fastapi_scaffold.template import asked, asks, template_dir
 from fastapi_scaffold.transaction import Change, Transaction, remove_tree, temporary_files_in
 from fastapi_scaffold.update import ABORT, Update, update
@@ -129,6 +136,12 @@ def new(
         raise Interrupted("interrupted", "nothing was written") from exc
     except OSError as exc:
         raise from_os_error(exc, "nothing was written") from exc
+    except GitFailed as exc:
+        if nearly_full(staging):
+            raise OutOfSpace(
+                f"the disk is full ({exc.problem})", "free some space; nothing was written"
+            ) from exc
+        raise
     finally:
         remove_tree(staging)
     if not git:

@@ -67,3 +67,13 @@ def git_error(command: str, stderr: str) -> ScaffoldError:
         f"`git {command}` failed: {reason}",
         "fix what git names (your git configuration, a hook), then try again",
     )
+
+
+def nearly_full(path: Path) -> bool:
+    """Whether the file system holding `path` has under 1 MiB left: then a git failure is the
+    full disk's doing, whatever git says (it may only say its commit message was empty)."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024

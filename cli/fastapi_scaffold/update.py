@@ -39,7 +39,14 @@ from fastapi_scaffold.errors import (
     UpdateRefused,
     from_os_error,
 )
-from fastapi_scaffold.gitcmd import git, git_bytes, git_error, subcommand, succeeds
+from fastapi_scaffold.gitcmd import (
+    git,
+    git_bytes,
+    git_error,
+    nearly_full,
+    subcommand,
+    succeeds,
+)
 from fastapi_scaffold.template import handler_style
 from fastapi_scaffold.transaction import (
     Change,
@@ -165,6 +172,12 @@ def update(
         ) from exc
     except OSError as exc:
         raise from_os_error(exc, "the project is as it was") from exc
+    except (GitFailed, TemplateUnavailable) as exc:
+        if nearly_full(repository.gitdir):
+            raise OutOfSpace(
+                f"the disk is full ({exc.problem})", "free some space; the project is as it was"
+            ) from exc
+        raise
     finally:
         remove_tree(work)
     with contextlib.suppress(ScaffoldError):  # only the index's cached file times
