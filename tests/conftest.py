@@ -17,6 +17,7 @@ import pytest
 from pytest_redis.executor import RedisExecutor
 
 from fastapi_scaffold.template import variants
+from tests.projects import GENERATED_VARIABLE
 from tests.template_helpers import postgres, upstream_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         # A template store for this run, never the user's ~/.local/share/fastapi-scaffold.
         os.environ["FASTAPI_SCAFFOLD_HOME"] = tempfile.mkdtemp(prefix="fastapi-scaffold-home-")
+        # Each variant rendered once per run, shared by the xdist workers (tests/projects.py).
+        os.environ[GENERATED_VARIABLE] = tempfile.mkdtemp(prefix="fastapi-scaffold-generated-")
     if hasattr(config, "workerinput") or os.environ.get(SERVER_URL_VARIABLE):
         return  # an xdist worker (the controller started the server), or a server was given
     _server = contextlib.ExitStack()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 from typer.testing import CliRunner
 
 from fastapi_scaffold import api
@@ -17,7 +18,7 @@ from fastapi_scaffold.check import check
 from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
 from fastapi_scaffold.template import Variant
-from tests.projects import each_variant
+from tests.projects import each_variant, rendered
 from tests.test_loop_safety import MUTATIONS, Mutation
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
@@ -333,11 +334,8 @@ GENERATED = each_variant()
 
 
 @pytest.mark.parametrize("variant", GENERATED)
-def test_a_generated_project_has_no_finding(variant: Variant, tmp_path: Path) -> None:
-    project = api.generate(
-        tmp_path / variant.id, {"package_name": "svc", **variant.answers}, defaults=True
-    )
-    report = check(project)
+def test_a_generated_project_has_no_finding(variant: Variant, copie: Copie) -> None:
+    report = check(rendered(copie, variant))
     assert report.has_app
     assert not report.errors
     assert report.findings == (), [(f.root.label, str(f.call)) for f in report.findings]

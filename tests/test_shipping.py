@@ -19,11 +19,10 @@ from dockerfile_parse import DockerfileParser
 from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
-from tests.projects import each_variant, generate
+from tests.projects import copy_of, each_variant, package_of, rendered
 from tests.served import BIN, run, served_process
 from tests.template_helpers import postgres
 
-PACKAGE = "svc"
 # What the image's build stage is made of; each test substitutes only these paths.
 IMAGE_VENV = "/venv"
 IMAGE_PORT = "8000"
@@ -36,11 +35,11 @@ def readme_block(readme: str, heading: str) -> list[str]:
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def settings_of(project: Path) -> dict[str, bool]:
+def settings_of(project: Path, package: str) -> dict[str, bool]:
     """Each setting's environment variable, and whether it is required (has no default): read
     from the generated Settings in a process of its own."""
     script = (
-        f"import json; from {PACKAGE}.settings import Settings; print(json.dumps("
+        f"import json; from {package}.settings import Settings; print(json.dumps("
         "{name.upper(): field.is_required() for name, field in Settings.model_fields.items()}))"
     )
     result = subprocess.run(
@@ -60,9 +59,11 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 
 @pytest.fixture(scope="module")
-def project(variant: Variant, copie_session: Copie) -> Path:
-    """One project per variant for this module's tests, which only read it."""
-    return generate(copie_session, variant, PACKAGE)
+def project(
+    variant: Variant, copie_session: Copie, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One project per variant for this module's tests, which only read it (and run it)."""
+    return copy_of(rendered(copie_session, variant), tmp_path_factory.mktemp("shipping"))
 
 
 def test_files_pass_their_linters_and_schemas(variant: Variant, project: Path) -> None:
@@ -97,7 +98,7 @@ def test_compose_agrees_with_the_app(variant: Variant, project: Path) -> None:
 
     app = services["app"]
     environment: dict[str, str] = app["environment"]
-    settings = settings_of(project)
+    settings = settings_of(project, package_of(variant))
     assert set(environment) <= set(settings), "compose sets a variable the app does not read"
     assert {name for name, required in settings.items() if required} <= set(environment)
     # Each service a setting points at exists, under that name, on that port.
@@ -210,7 +211,8 @@ def test_the_dockerfile_steps_build_and_serve(
     assert parser.structure[-1]["instruction"] == "CMD"
     readme = (project / "README.md").read_text()
     assert shlex.join(cmd) in readme.replace("\n", " ")
-    assert cmd[:2] == ["uvicorn", f"{PACKAGE}.main:app"]
+    package = package_of(variant)
+    assert cmd[:2] == ["uvicorn", f"{package}.main:app"]
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert "--proxy-headers" in cmd
     run_stage = parser.content.split("\nFROM ")[-1]
@@ -226,7 +228,7 @@ def test_the_dockerfile_steps_build_and_serve(
     venv = install_as_the_image_does(project, tmp_path)
     python = str(venv / "bin" / "python")
     installed = subprocess.run(
-        [python, "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"],
+        [python, "-c", f"import {package}; print({package}.__file__)"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
