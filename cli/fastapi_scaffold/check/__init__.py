@@ -11,8 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fastapi_scaffold.check.analysis import Finding, Root, Step, analyse
+from fastapi_scaffold.check.analysis import analyse
 from fastapi_scaffold.check.blocking import PROJECT_RULE_CODE, RULES, Rule, project_rule
+from fastapi_scaffold.check.findings import Finding
+from fastapi_scaffold.check.model import Step
+from fastapi_scaffold.check.roots import Root
 from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
 
 __all__ = ["RULES", "Finding", "Report", "Root", "Rule", "Step", "check", "parse_codes"]
