@@ -12,7 +12,12 @@ from typing import Annotated, Literal, NoReturn
 import typer
 
 from fastapi_scaffold import __version__, api
-from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
+from fastapi_scaffold.errors import (
+    CHECK_INCOMPLETE_EXIT_CODE,
+    DestinationError,
+    InvalidAnswer,
+    ScaffoldError,
+)
 from fastapi_scaffold.template import questions, variants
 
 app = typer.Typer(
@@ -168,6 +173,8 @@ def update(
             f"finds {found} blocking call(s) on the event loop" + (":" if found else "."),
             fg=typer.colors.YELLOW if found else None,
         )
+        for problem in result.check_report.errors:
+            typer.echo(problem, err=True)
         if found:
             from fastapi_scaffold.check.output import Format, render
 
@@ -192,7 +199,8 @@ def check_command(
     select: Codes = None,
     ignore: Codes = None,
 ) -> None:
-    """Find blocking calls that run on the event loop; exit 1 if there are any."""
+    """Find blocking calls that run on the event loop; exit 1 if there are any, 12 if some code
+    could not be checked."""
     from fastapi_scaffold.check import check
     from fastapi_scaffold.check.output import Format, render
 
@@ -200,11 +208,11 @@ def check_command(
         report = check(path, select=select, ignore=ignore)
     except ScaffoldError as error:
         _fail(error)
-    chosen = Format(output_format)
-    if chosen is not Format.TEXT:
-        for problem in report.errors:  # stdout stays one JSON document
-            typer.echo(problem, err=True)
-    typer.echo(render(report, chosen))
+    for problem in report.errors:  # stdout is the report alone, in every format
+        typer.echo(problem, err=True)
+    typer.echo(render(report, Format(output_format)))
+    if report.errors:
+        raise typer.Exit(CHECK_INCOMPLETE_EXIT_CODE)
     raise typer.Exit(1 if report.findings else 0)
 
 

@@ -3,12 +3,17 @@ every function and class it defines (nested ones too), each under its qualified 
 
 import ast
 from pathlib import Path
+from typing import Any
 
 from fastapi_scaffold.check.blocking import Rule
 from fastapi_scaffold.check.files import python_files, relative
 from fastapi_scaffold.check.model import Class, Function, Module
 from fastapi_scaffold.check.parsing import parse
 from fastapi_scaffold.check.syntax import all_args, children, defs, handed_names, top_level
+
+# `type X = ...` statements as Python 3.12+ parses them (newer_syntax.py turns them into
+# assignments for older ones).
+_TYPE_ALIAS: type = getattr(ast, "TypeAlias", type(None))
 
 
 class Index:
@@ -34,8 +39,8 @@ class Index:
             self.lines += parsed.lines
             rel = relative(path, self.root)
             if parsed.tree is None:
-                line, message = parsed.error or (1, "invalid syntax")
-                self.errors.append(f"{rel}:{line}: syntax error ({message}); file not checked")
+                line, reason = parsed.error or (1, "syntax error")
+                self.errors.append(f"{rel}:{line}: {reason}; file not checked")
                 continue
             name, is_package = module_name(path, self.root)
             module = Module(name, path, rel, is_package, parsed.tree, parsed.noqa)
@@ -63,6 +68,9 @@ class Index:
                     module.assigns[node.target.id] = node.value
                 else:
                     module.annotated[node.target.id] = node.annotation
+            elif isinstance(node, _TYPE_ALIAS):  # `type X = ...`, parsed natively on 3.12+
+                alias: Any = node
+                module.assigns[alias.name.id] = alias.value
         self._index_body(module, module.tree.body, module.name, "", None, None, module.defs)
 
     def _index_body(
