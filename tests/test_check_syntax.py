@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from fastapi_scaffold.check import check
 from fastapi_scaffold.check.newer_syntax import downgrade
-from fastapi_scaffold.check.parsing import why_unreadable
 from fastapi_scaffold.cli import app
 
 runner = CliRunner()
@@ -194,10 +193,3 @@ def test_a_clean_run_that_could_not_read_everything_is_not_clean(tmp_path: Path)
     assert result.exit_code == 12
     assert result.stderr.startswith("template.py:1: syntax error (")
     assert result.stdout.endswith("1 file(s) or function(s) not checked, named on stderr.\n")
-
-
-def test_valid_newer_python_this_checker_cannot_read_is_told_apart_from_an_error() -> None:
-    """libcst, which knows Python up to 3.15, tells which of the two an unread file is."""
-    assert why_unreadable(b"def broken(:\n", "invalid syntax") == "syntax error (invalid syntax)"
-    newer = why_unreadable(b"type X = int\n", "invalid syntax")
-    assert newer.startswith("syntax error (invalid syntax), yet libcst reads it")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from fastapi_scaffold.check.blocking import Rule
 from fastapi_scaffold.check.calls import reach
-from fastapi_scaffold.check.model import Step
+from fastapi_scaffold.check.model import Step, failure
 from fastapi_scaffold.check.roots import Root
 from fastapi_scaffold.check.scopes import Project
 
@@ -40,7 +40,13 @@ def findings(project: Project, roots: list[Root]) -> list[Finding]:
     """Every blocking call each root reaches, by where the call is; not yet filtered."""
     found = []
     for root in roots:
-        for chain, rule in reach(project, root.qname).values():
+        try:
+            reached = reach(project, root.qname)
+        except Exception as exc:  # a call chain thousands deep, or a fault of the checker's
+            where = f"{root.path}:{root.line}: {root.function}"
+            project.errors.append(f"{where}: {failure(exc)}; its calls not followed")
+            continue
+        for chain, rule in reached.values():
             found.append(Finding(rule, root, chain, fix(root, chain, rule)))
     found.sort(key=lambda f: (f.call.path, f.call.line, f.call.column, f.root.label))
     return found

@@ -132,3 +132,11 @@ class RootDecl:
     methods: str = ""
     path: str = ""
     router: str | None = None
+
+
+def failure(exc: Exception) -> str:
+    """What went wrong in checking one file or function, said in the line that names it: the
+    rest of the project is checked all the same."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to follow"
+    return f"internal error ({type(exc).__name__}: {exc}; please report it)"

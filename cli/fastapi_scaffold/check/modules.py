@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi_scaffold.check.blocking import Rule
-from fastapi_scaffold.check.files import python_files, relative
-from fastapi_scaffold.check.model import Class, Function, Module
+from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES, python_files, relative
+from fastapi_scaffold.check.model import Class, Function, Module, failure
 from fastapi_scaffold.check.parsing import parse
 from fastapi_scaffold.check.syntax import all_args, children, defs, handed_names, top_level
 
@@ -19,12 +19,16 @@ _TYPE_ALIAS: type = getattr(ast, "TypeAlias", type(None))
 class Index:
     """The project's modules, functions and classes by qualified name, and the files read."""
 
-    def __init__(self, root: Path, rules: tuple[Rule, ...]) -> None:
+    def __init__(
+        self, root: Path, rules: tuple[Rule, ...], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ) -> None:
         self.root = root
         self.rules = rules
+        self.max_file_bytes = max_file_bytes
         self.modules: dict[str, Module] = {}
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, Class] = {}
+        # One line per file or function not checked, and why (files.py, parsing.py, failure).
         self.errors: list[str] = []
         self.files = 0
         self.lines = 0
@@ -33,14 +37,16 @@ class Index:
     def load(self) -> None:
         """Parse every file under the root and index its module."""
         modules: list[Module] = []
-        for path in python_files(self.root):
-            parsed = parse(path)
+        project = self.root if self.root.is_dir() else None
+        for path in python_files(self.root, self.errors):
+            parsed = parse(path, project, self.max_file_bytes)
             self.files += 1
             self.lines += parsed.lines
             rel = relative(path, self.root)
             if parsed.tree is None:
-                line, reason = parsed.error or (1, "syntax error")
-                self.errors.append(f"{rel}:{line}: {reason}; file not checked")
+                line, reason = parsed.error or (None, "not parsed")
+                where = rel if line is None else f"{rel}:{line}"
+                self.errors.append(f"{where}: {reason}; file not checked")
                 continue
             name, is_package = module_name(path, self.root)
             module = Module(name, path, rel, is_package, parsed.tree, parsed.noqa)
@@ -53,7 +59,10 @@ class Index:
                 self.modules.setdefault(dotted, module)
             modules.append(module)
         for module in modules:
-            self._index(module)
+            try:
+                self._index(module)
+            except Exception as exc:  # a fault of the checker's, met on this file
+                self.errors.append(f"{module.rel}: {failure(exc)}; file not checked")
 
     def _index(self, module: Module) -> None:
         for node in top_level(module.tree.body):

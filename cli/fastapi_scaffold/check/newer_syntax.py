@@ -30,15 +30,15 @@ _QUOTE = r"(?P<quote>'''|\"\"\"|'|\")"
 # What the scanner stops at in code: everything else is skipped by the regex engine.
 _CODE = re.compile(
     rf"(?P<comment>\#[^\r\n]*)|(?P<cont>\\{_NEWLINE})|(?P<newline>{_NEWLINE})"
-    rf"|(?P<string>(?P<prefix>\w*){_QUOTE})|(?P<open>[(\[{{])|(?P<close>[)\]}}])|(?P<semi>;)"
+    rf"|(?P<string>(?P<prefix>\w{{0,2}}){_QUOTE})|(?P<open>[(\[{{])|(?P<close>[)\]}}])|(?P<semi>;)"
     r"|(?P<colon>:)"
 )
 # Inside a replacement field: where its expression ends (`=`, `!`, `:` or `}` at depth 0).
 _FIELD = re.compile(
-    rf"(?P<comment>\#[^\r\n]*)|(?P<string>(?P<prefix>\w*){_QUOTE})|(?P<open>[(\[{{])"
+    rf"(?P<comment>\#[^\r\n]*)|(?P<string>(?P<prefix>\w{{0,2}}){_QUOTE})|(?P<open>[(\[{{])"
     r"|(?P<close>[)\]}])|(?P<op>!=|==|<=|>=)|(?P<mark>[!:=])"
 )
-_STRING = re.compile(rf"(?P<prefix>\w*){_QUOTE}")
+_STRING = re.compile(rf"(?P<prefix>\w{{0,2}}){_QUOTE}")
 # The end of a string that is not formatted, from just after its opening quote.
 _STRING_END = {
     "'": re.compile(r"(?:[^'\\\r\n]|\\(?:\r\n|[\s\S]))*'"),
@@ -73,7 +73,7 @@ _LAZY = re.compile(r"[ \t]+(?P<keyword>import|from)(?![\w])")
 _EXCEPT = re.compile(r"[ \t]*\*?[ \t]*")
 _HEADER = re.compile(
     rf"(?P<comment>\#[^\r\n]*)|(?P<cont>\\{_NEWLINE})|(?P<newline>{_NEWLINE})"
-    rf"|(?P<string>(?P<prefix>\w*){_QUOTE})|(?P<open>[(\[{{])|(?P<close>[)\]}}])"
+    rf"|(?P<string>(?P<prefix>\w{{0,2}}){_QUOTE})|(?P<open>[(\[{{])|(?P<close>[)\]}}])"
     r"|(?P<colon>:)|(?P<comma>,)|(?P<as>(?<![\w])as(?![\w]))"
 )
 _NOT_NEWLINE = re.compile(r"[^\r\n]")

@@ -1,54 +1,80 @@
 """A file's syntax tree and `# noqa` comments, parsed once while the file is unchanged.
 
 `ast.parse` reads what the running Python reads; a file it refuses goes through
-newer_syntax.py, which reads syntax up to 3.15. A file neither reads is named, not skipped
-in silence.
+newer_syntax.py, which reads syntax up to 3.15. A file neither reads, and one that files.py
+does not read at all, comes back with the reason, to be named, never skipped in silence.
 """
 
 import ast
 import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES, NotRead, open_source, read_source
+
 NOQA = re.compile(r"#\s*noqa(?::[\s]*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
+TOO_DEEP = "nested too deeply to parse (past Python's recursion limit)"
 
 
 @dataclass(frozen=True)
 class Parsed:
     tree: ast.Module | None
-    # Why there is no tree, and on which line: "syntax error (invalid syntax)".
-    error: tuple[int, str] | None
+    # Why there is no tree, and on which line if one: "syntax error (invalid syntax)".
+    error: tuple[int | None, str] | None
     noqa: dict[int, frozenset[str] | None]
     lines: int
 
 
 # Parses by file, kept while the file is unchanged: checking a project again (an editor, the
 # tests' 36 variants sharing files) parses only what changed.
-_PARSED: dict[Path, tuple[int, int, Parsed]] = {}
+_PARSED: dict[Path, tuple[tuple[int, int, int, int], Parsed]] = {}
 
 
-def parse(path: Path) -> Parsed:
-    """The file's syntax tree, or the line and message of its syntax error."""
-    stat = path.stat()
-    cached = _PARSED.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    source = path.read_bytes()
+def parse(
+    path: Path, project: Path | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Parsed:
+    """The file's syntax tree, or why there is none. `project` is the checked directory (a
+    real path): a symbolic link is followed only to a file inside it."""
+    try:
+        descriptor, status = open_source(path, project)
+    except NotRead as exc:
+        return Parsed(None, (None, str(exc)), {}, 0)
+    try:
+        key = (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+        cached = _PARSED.get(path)
+        if cached is not None and cached[0] == key and status.st_size <= max_bytes:
+            return cached[1]
+        source = read_source(descriptor, status, max_bytes)
+    except NotRead as exc:
+        return Parsed(None, (None, str(exc)), {}, 0)
+    finally:
+        os.close(descriptor)
+    parsed = _parse(source, path)
+    _PARSED[path] = (key, parsed)
+    return parsed
+
+
+def _parse(source: bytes, path: Path) -> Parsed:
     text = source.decode("utf-8", errors="replace")
     lines = text.count("\n") + 1
-    error = None
+    tree: ast.Module | None = None
+    error: tuple[int | None, str] | None = None
     try:
-        tree: ast.Module | None = ast.parse(source, filename=str(path))
+        tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
-        tree = _parse_newer(source)
-        if tree is None:
-            error = (exc.lineno or 1, why_unreadable(source, exc.msg))
-    except ValueError as exc:  # a NUL byte
-        tree, error = None, (1, f"cannot be parsed ({exc})")
-    parsed = Parsed(tree, error, _noqa(text), lines)
-    _PARSED[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
+        try:
+            tree = _parse_newer(source)
+        except RecursionError:
+            error = (None, TOO_DEEP)
+        if tree is None and error is None:
+            error = (exc.lineno or 1, f"syntax error ({exc.msg})")
+    except RecursionError:
+        error = (None, TOO_DEEP)
+    except ValueError as exc:  # a NUL byte, on some Pythons
+        error = (None, f"cannot be parsed ({exc})")
+    return Parsed(tree, error, _noqa(text), lines)
 
 
 def _parse_newer(source: bytes) -> ast.Module | None:
@@ -60,18 +86,6 @@ def _parse_newer(source: bytes) -> ast.Module | None:
         return ast.parse(downgrade(importlib.util.decode_source(source)))
     except (SyntaxError, Unreadable, UnicodeDecodeError, LookupError, ValueError):
         return None
-
-
-def why_unreadable(source: bytes, message: str) -> str:
-    """Why a file cannot be read: a syntax error, or syntax this checker does not know yet
-    (libcst, which knows Python up to 3.15, reads it: worth a report)."""
-    import libcst  # only here: importing it costs more than checking a small project
-
-    try:
-        libcst.parse_module(source)
-    except Exception:  # libcst's ParserSyntaxError, or whatever else refuses the file
-        return f"syntax error ({message})"
-    return f"syntax error ({message}), yet libcst reads it: if it is newer Python, please report it"
 
 
 def clear_parse_cache() -> None:

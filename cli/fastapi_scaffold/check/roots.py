@@ -13,7 +13,16 @@ import ast
 from dataclasses import dataclass
 
 from fastapi_scaffold.check.framework import APP_TYPES, DEPENDS, HTTP_METHODS, MIDDLEWARE
-from fastapi_scaffold.check.model import Class, FunctionNode, Inst, Member, Ref, RootDecl, Value
+from fastapi_scaffold.check.model import (
+    Class,
+    FunctionNode,
+    Inst,
+    Member,
+    Ref,
+    RootDecl,
+    Value,
+    failure,
+)
 from fastapi_scaffold.check.scopes import Project, Scope
 from fastapi_scaffold.check.syntax import all_args, keyword, string
 
@@ -258,14 +267,23 @@ def is_base_http_middleware(
 def declare_module_roots(project: Project) -> None:
     """What each module's own statements declare (function bodies: see calls.Scan)."""
     for module in list({id(m): m for m in project.modules.values()}.values()):
-        ModuleScan(project, module).run()
+        try:
+            ModuleScan(project, module).run()
+        except Exception as exc:  # a fault of the checker's, met on this file: go on
+            project.errors.append(f"{module.rel}: {failure(exc)}; its module level not checked")
 
 
 def roots(project: Project) -> list[Root]:
     """Every function declared to FastAPI that it runs on the loop, labelled as a user reads
     it (`GET /v1/items/{item_id}`, `dependency current_user`), once per function and label."""
     for klass in project.classes.values():
-        if is_base_http_middleware(project, klass) and "dispatch" in klass.methods:
+        try:
+            is_middleware = is_base_http_middleware(project, klass)
+        except Exception as exc:  # a fault of the checker's, met on this class: go on
+            where = f"{klass.module.rel}:{klass.node.lineno}: {klass.qualname}"
+            project.errors.append(f"{where}: {failure(exc)}; not checked as middleware")
+            continue
+        if is_middleware and "dispatch" in klass.methods:
             project.has_app = True
             project.roots.append(RootDecl("middleware", klass.methods["dispatch"]))
     found: dict[tuple[str, str], Root] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi_scaffold.check import blocking
 from fastapi_scaffold.check.blocking import Rule
+from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES
 from fastapi_scaffold.check.framework import DEPENDS
 from fastapi_scaffold.check.model import (
     Class,
@@ -65,8 +66,10 @@ CallKey = tuple[str, int, int, str]
 class Project(Index):
     """Everything known about the code under a path, and the questions asked of it."""
 
-    def __init__(self, root: Path, rules: tuple[Rule, ...]) -> None:
-        super().__init__(root, rules)
+    def __init__(
+        self, root: Path, rules: tuple[Rule, ...], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ) -> None:
+        super().__init__(root, rules, max_file_bytes)
         # What the code declares to FastAPI (roots.py).
         self.has_app = False
         self.roots: list[RootDecl] = []
