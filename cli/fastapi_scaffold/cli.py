@@ -198,6 +198,18 @@ def check_command(
     ] = "text",
     select: Codes = None,
     ignore: Codes = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Make each blocking `async def` route or dependency that awaits nothing a "
+            "plain `def`, where that is provably safe; then report what is left.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="Print what --fix would change, as a diff; write nothing."),
+    ] = False,
 ) -> None:
     """Find blocking calls that run on the event loop; exit 1 if there are any, 12 if some code
     could not be checked."""
@@ -205,6 +217,8 @@ def check_command(
     from fastapi_scaffold.check.output import Format, render
 
     try:
+        if fix or diff:
+            _fix(path, select, ignore, write=not diff)
         report = check(path, select=select, ignore=ignore)
     except ScaffoldError as error:
         _fail(error)
@@ -214,6 +228,25 @@ def check_command(
     if report.errors:
         raise typer.Exit(CHECK_INCOMPLETE_EXIT_CODE)
     raise typer.Exit(1 if report.findings else 0)
+
+
+def _fix(path: Path, select: list[str] | None, ignore: list[str] | None, write: bool) -> None:
+    """`--fix` (write) or `--diff` (print the diff, then exit: 1 if it changes something)."""
+    from fastapi_scaffold.check.fix import fixes
+
+    found = fixes(path, select, ignore)
+    for line in found.refused:
+        typer.echo(f"not fixed: {line}", err=True)
+    if not write:
+        for problem in found.report.errors:
+            typer.echo(problem, err=True)
+        typer.echo(found.diff(), nl=False)
+        if found.report.errors:
+            raise typer.Exit(CHECK_INCOMPLETE_EXIT_CODE)
+        raise typer.Exit(1 if found.changes else 0)
+    found.write()
+    for line in found.made_def:
+        typer.echo(f"fixed: {line}: now a plain `def`", err=True)
 
 
 @app.command("variants")

@@ -15,10 +15,21 @@ from fastapi_scaffold.check.blocking import PROJECT_RULE_CODE, RULES, Rule
 from fastapi_scaffold.check.findings import Finding
 from fastapi_scaffold.check.model import Step
 from fastapi_scaffold.check.roots import Root
+from fastapi_scaffold.check.scopes import Project
 from fastapi_scaffold.check.settings import settings
 from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
 
-__all__ = ["RULES", "Finding", "Report", "Root", "Rule", "Step", "check", "parse_codes"]
+__all__ = [
+    "RULES",
+    "Finding",
+    "Report",
+    "Root",
+    "Rule",
+    "Step",
+    "check",
+    "check_project",
+    "parse_codes",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,15 @@ def check(
 ) -> Report:
     """Check the project at `path` (a directory or one file); `select`/`ignore` take rule codes
     or prefixes ("FSB2" for every database rule), as ruff's options do."""
+    return check_project(path, select, ignore)[0]
+
+
+def check_project(
+    path: Path,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+) -> tuple[Report, Project]:
+    """`check`, with all the analysis knows of the code besides (what `--fix` asks of it)."""
     path = Path(path)
     if not path.exists():
         raise CheckPathMissing(f"{path} does not exist", "give the project's directory or a file")
@@ -59,7 +79,7 @@ def check(
         for finding in findings
         if _selected(finding.code, selected, ignored) and not _silenced(finding, noqa)
     ]
-    return Report(
+    report = Report(
         path=path,
         findings=tuple(_one_per_call(kept)),
         errors=tuple(project.errors),
@@ -69,6 +89,7 @@ def check(
         lines=project.lines,
         rules=rules,
     )
+    return report, project
 
 
 def parse_codes(values: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:

@@ -249,6 +249,8 @@ class Scan(FunctionScope):
             if isinstance(child, ast.expr):
                 self.expr(child)
             elif isinstance(child, ast.comprehension):
+                if child.is_async:
+                    self.function.awaits = True  # `[x async for x in ...]`
                 self.expr(child.iter)
                 self.unbind(child.target)
                 for condition in child.ifs:

@@ -154,6 +154,8 @@ class Declarations:
                 continue
             self.project.has_app = True
             router = self._router(receiver)
+            if method in HTTP_METHODS or method == "api_route":
+                self.project.route_decorators.add(id(decorator))
             if method in HTTP_METHODS:
                 self.add("route", qname, methods=method.upper(), path=first or "", router=router)
             elif method == "api_route":

@@ -75,6 +75,9 @@ class Project(Index):
         self.roots: list[RootDecl] = []
         self.prefixes: dict[str, str] = {}
         self.includes: dict[str, tuple[str | None, str]] = {}
+        # The decorators that declare a route, by id: any other decorator of a handler may
+        # need it to stay a coroutine function (fix.py).
+        self.route_decorators: set[int] = set()
         # Memos of the questions below.
         self._qnames: dict[str, Value | None] = {}
         self._globals: dict[tuple[str, str], Value | None] = {}
