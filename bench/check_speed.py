@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fastapi_scaffold.check import check
-from fastapi_scaffold.check.analysis import clear_parse_cache
+from fastapi_scaffold.check.parsing import clear_parse_cache
 
 TARGET_LINES = 100_000
 MIN_LINES_PER_S = 20_000

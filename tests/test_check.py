@@ -266,16 +266,6 @@ def test_sarif_output_is_valid_sarif_2_1_0(tmp_path: Path) -> None:
         assert sarif_result["codeFlows"][0]["threadFlows"][0]["locations"]
 
 
-def test_a_file_that_does_not_parse_is_named_and_the_rest_checked(tmp_path: Path) -> None:
-    shop = copy_shop(tmp_path)
-    (shop / "shop" / "broken.py").write_text("def ok():\n    pass\n\ndef broken(:\n")
-    report = check(shop)
-    assert report.errors == ("shop/broken.py:4: syntax error (invalid syntax); file not checked",)
-    assert len(report.findings) == len(PLANTED)
-    result = runner.invoke(app, ["check", str(shop)])
-    assert result.stdout.splitlines()[0] == report.errors[0]
-
-
 def test_a_path_without_a_fastapi_app_says_so_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "script.py").write_text("import time\n\n\nasync def main():\n    time.sleep(1)\n")
     assert not check(tmp_path).has_app

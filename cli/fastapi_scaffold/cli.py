@@ -14,7 +14,12 @@ from typing import Annotated, Literal, NoReturn
 import typer
 
 from fastapi_scaffold import __version__, api
-from fastapi_scaffold.errors import DestinationError, InvalidAnswer, ScaffoldError
+from fastapi_scaffold.errors import (
+    CHECK_INCOMPLETE_EXIT_CODE,
+    DestinationError,
+    InvalidAnswer,
+    ScaffoldError,
+)
 from fastapi_scaffold.template import questions, variants
 
 app = typer.Typer(
@@ -198,6 +203,8 @@ def update(
             f"finds {found} blocking call(s) on the event loop" + (":" if found else "."),
             fg=typer.colors.YELLOW if found else None,
         )
+        for problem in result.check_report.errors:
+            typer.echo(problem, err=True)
         if found:
             from fastapi_scaffold.check.output import Format, render
 
@@ -224,21 +231,55 @@ def check_command(
     ] = "text",
     select: Codes = None,
     ignore: Codes = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Make each blocking `async def` route or dependency that awaits nothing a "
+            "plain `def`, where that is provably safe; then report what is left.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="Print what --fix would change, as a diff; write nothing."),
+    ] = False,
 ) -> None:
-    """Find blocking calls that run on the event loop; exit 1 if there are any."""
+    """Find blocking calls that run on the event loop; exit 1 if there are any, 17 if some code
+    could not be checked."""
     from fastapi_scaffold.check import check
     from fastapi_scaffold.check.output import Format, render
 
     try:
+        if fix or diff:
+            _fix(path, select, ignore, write=not diff)
         report = check(path, select=select, ignore=ignore)
     except ScaffoldError as error:
         _fail(error)
-    chosen = Format(output_format)
-    if chosen is not Format.TEXT:
-        for problem in report.errors:  # stdout stays one JSON document
-            typer.echo(problem, err=True)
-    typer.echo(render(report, chosen))
+    for problem in report.errors:  # stdout is the report alone, in every format
+        typer.echo(problem, err=True)
+    typer.echo(render(report, Format(output_format)))
+    if report.errors:
+        raise typer.Exit(CHECK_INCOMPLETE_EXIT_CODE)
     raise typer.Exit(1 if report.findings else 0)
+
+
+def _fix(path: Path, select: list[str] | None, ignore: list[str] | None, write: bool) -> None:
+    """`--fix` (write) or `--diff` (print the diff, then exit: 1 if it changes something)."""
+    from fastapi_scaffold.check.fix import fixes
+
+    found = fixes(path, select, ignore)
+    for line in found.refused:
+        typer.echo(f"not fixed: {line}", err=True)
+    if not write:
+        for problem in found.report.errors:
+            typer.echo(problem, err=True)
+        typer.echo(found.diff(), nl=False)
+        if found.report.errors:
+            raise typer.Exit(CHECK_INCOMPLETE_EXIT_CODE)
+        raise typer.Exit(1 if found.changes else 0)
+    found.write()
+    for line in found.made_def:
+        typer.echo(f"fixed: {line}: now a plain `def`", err=True)
 
 
 @app.command("variants")

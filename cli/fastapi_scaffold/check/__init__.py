@@ -6,18 +6,30 @@ project, by reading its code (never importing or running it).
         print(finding.root.label, [str(step) for step in finding.chain])
 """
 
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fastapi_scaffold.check.analysis import Finding, Root, Step, analyse
-from fastapi_scaffold.check.blocking import PROJECT_RULE_CODE, RULES, Rule, project_rule
+from fastapi_scaffold.check.analysis import analyse
+from fastapi_scaffold.check.blocking import PROJECT_RULE_CODE, RULES, Rule
+from fastapi_scaffold.check.findings import Finding
+from fastapi_scaffold.check.model import Step
+from fastapi_scaffold.check.roots import Root
+from fastapi_scaffold.check.scopes import Project
+from fastapi_scaffold.check.settings import settings
 from fastapi_scaffold.errors import CheckConfigError, CheckPathMissing
 
-__all__ = ["RULES", "Finding", "Report", "Root", "Rule", "Step", "check", "parse_codes"]
-
-CONFIG_TABLE = ("tool", "fastapi-scaffold", "check")
+__all__ = [
+    "RULES",
+    "Finding",
+    "Report",
+    "Root",
+    "Rule",
+    "Step",
+    "check",
+    "check_project",
+    "parse_codes",
+]
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,8 @@ class Report:
 
     path: Path
     findings: tuple[Finding, ...]
-    # One line per file that does not parse: "pkg/mod.py:12: syntax error (...); not checked".
+    # One line per file (or function) not checked, and why:
+    # "pkg/mod.py:12: syntax error (...); file not checked". The CLI prints them on stderr.
     errors: tuple[str, ...]
     roots: tuple[Root, ...]
     has_app: bool
@@ -42,21 +55,31 @@ def check(
 ) -> Report:
     """Check the project at `path` (a directory or one file); `select`/`ignore` take rule codes
     or prefixes ("FSB2" for every database rule), as ruff's options do."""
+    return check_project(path, select, ignore)[0]
+
+
+def check_project(
+    path: Path,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+) -> tuple[Report, Project]:
+    """`check`, with all the analysis knows of the code besides (what `--fix` asks of it)."""
     path = Path(path)
     if not path.exists():
         raise CheckPathMissing(f"{path} does not exist", "give the project's directory or a file")
-    rules = RULES + _configured_rules(path)
+    configured = settings(path)
+    rules = RULES + configured.rules
     known = sorted({rule.code for rule in rules} | {PROJECT_RULE_CODE})
     selected = parse_codes(select or [], known)
     ignored = parse_codes(ignore or [], known)
-    project, roots, findings = analyse(path.resolve(), rules)
+    project, roots, findings = analyse(path.resolve(), rules, configured.max_file_bytes)
     noqa = {module.rel: module.noqa for module in project.modules.values()}
     kept = [
         finding
         for finding in findings
         if _selected(finding.code, selected, ignored) and not _silenced(finding, noqa)
     ]
-    return Report(
+    report = Report(
         path=path,
         findings=tuple(_one_per_call(kept)),
         errors=tuple(project.errors),
@@ -66,6 +89,7 @@ def check(
         lines=project.lines,
         rules=rules,
     )
+    return report, project
 
 
 def parse_codes(values: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
@@ -119,39 +143,3 @@ def _one_per_call(findings: list[Finding]) -> list[Finding]:
         kept.append(replace(group[0], more=len(group) - 1))
     kept.sort(key=lambda f: (f.call.path, f.call.line, f.call.column, f.root.label))
     return kept
-
-
-def _configured_rules(path: Path) -> tuple[Rule, ...]:
-    """The project's own blocking modules, from `[tool.fastapi-scaffold.check]` in the nearest
-    pyproject.toml at or above `path`."""
-    directory = path.resolve() if path.is_dir() else path.resolve().parent
-    for candidate in (directory, *directory.parents):
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            break
-    else:
-        return ()
-    try:
-        config: object = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CheckConfigError(f"{pyproject} is not valid TOML ({exc})", "fix its syntax") from exc
-    for key in CONFIG_TABLE:
-        config = config.get(key, {}) if isinstance(config, dict) else {}
-    if not isinstance(config, dict):
-        config = {}
-    unknown = sorted(set(config) - {"blocking-modules"})
-    if unknown:
-        raise CheckConfigError(
-            f"{pyproject}: unknown setting(s) {', '.join(unknown)} "
-            "in [tool.fastapi-scaffold.check]",
-            'the one setting is blocking-modules = ["module", ...]',
-        )
-    modules = config.get("blocking-modules", [])
-    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip() for m in modules):
-        raise CheckConfigError(
-            f"{pyproject}: blocking-modules must be a list of module names",
-            'write it as blocking-modules = ["h5py", "serial"]',
-        )
-    if not modules:
-        return ()
-    return (project_rule(tuple(m.strip() for m in modules)),)

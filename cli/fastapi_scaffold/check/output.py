@@ -28,10 +28,14 @@ def render(report: Report, format: Format) -> str:
 
 
 def text(report: Report) -> str:
-    """One block per finding, ruff-style first line, then the way there and the fix."""
-    lines = list(report.errors)
+    """One block per finding, ruff-style first line, then the way there and the fix. What could
+    not be checked is not here: the CLI prints it on stderr, and the last line counts it."""
+    lines = []
     if not report.has_app:
-        lines.append(f"no FastAPI app found in {report.path}: nothing runs on an event loop")
+        lines.append(
+            f"no FastAPI app found in {report.path}: nothing runs on an event loop"
+            + (f" ({_not_checked(report)})" if report.errors else "")
+        )
         return "\n".join(lines)
     for finding in report.findings:
         call = finding.call
@@ -45,13 +49,18 @@ def text(report: Report) -> str:
         lines.append(f"  fix: {finding.fix}")
     count = len(report.findings)
     if count:
-        lines.append(f"Found {count} blocking call(s) on the event loop.")
+        summary = f"Found {count} blocking call(s) on the event loop"
     else:
-        lines.append(
+        summary = (
             f"No blocking calls on the event loop ({len(report.roots)} roots, "
-            f"{report.files} files checked)."
+            f"{report.files} files read)"
         )
+    lines.append(f"{summary}; {_not_checked(report)}." if report.errors else f"{summary}.")
     return "\n".join(lines)
+
+
+def _not_checked(report: Report) -> str:
+    return f"{len(report.errors)} file(s) or function(s) not checked, named on stderr"
 
 
 def as_json(finding: Finding) -> dict[str, Any]:
@@ -149,7 +158,7 @@ def sarif(report: Report) -> dict[str, Any]:
             }
         )
     notifications = [
-        {"level": "warning", "message": {"text": error}, "descriptor": {"id": "syntax-error"}}
+        {"level": "error", "message": {"text": error}, "descriptor": {"id": "not-checked"}}
         for error in report.errors
     ]
     return {

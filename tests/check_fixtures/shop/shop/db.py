@@ -7,7 +7,7 @@ from fastapi import Depends
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-engine = create_engine("postgresql://localhost/shop")
+engine = create_engine("postgresql+psycopg2://localhost/shop")
 
 
 def get_session() -> Iterator[Session]:
