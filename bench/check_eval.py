@@ -21,6 +21,7 @@ the same run (`--speed` repeats it and keeps the fastest, for point 7's row).
 """
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -42,8 +43,15 @@ from bench.eval_manifest import (
     checkout,
     load,
 )
-from bench.eval_tools import Place, Run, check_places, count_lines, run_check, run_flake8_async
-from bench.eval_tools import run_ruff
+from bench.eval_tools import (
+    Place,
+    Run,
+    check_places,
+    count_lines,
+    run_check,
+    run_flake8_async,
+    run_ruff,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "bench" / "check_eval_manifest.toml"
@@ -56,6 +64,7 @@ class CallResult:
     fix: Fix
     call: BlockingCall
     found: dict[str, bool]  # tool -> found
+    check_ends: tuple[str, ...] = ()  # what check's matching findings name as the blocking call
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,9 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
     after = _root(checkout(fix.repo, fix.after, src, mirrors), fix.root)
     spans = {call: call_span(before, _as_rooted(call, fix.root)) for call in fix.calls}
     files = sorted({_relative(call, fix.root) for call in fix.calls})
+    findings = run_check(before).findings
     places: dict[str, list[Place]] = {
-        "check": [p for f in run_check(before).findings for p in check_places(f)],
+        "check": [p for f in findings for p in check_places(f)],
         "ruff ASYNC": run_ruff(before, files),
         "flake8-async": run_flake8_async(before, files),
     }
@@ -104,7 +114,14 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
             tool: any(p.path == path and first <= p.line <= last for p in places[tool])
             for tool in TOOLS
         }
-        results.append(CallResult(fix, call, found))
+        ends = sorted(
+            {
+                f"{f['code']} `{f['chain'][-1]['call']}` {f['path']}:{f['line']}"
+                for f in findings
+                if any(p.path == path and first <= p.line <= last for p in check_places(f))
+            }
+        )
+        results.append(CallResult(fix, call, found, tuple(ends)))
     fixed = {(_relative(c, fix.root), c.function.split(".")[-1]) for c in fix.calls}
     left = [
         finding
@@ -176,8 +193,8 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
         "",
         "| fix | repository@commit (before) | file:line | function | call | kind | "
         + " | ".join(TOOLS)
-        + " |",
-        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in TOOLS) + " |",
+        + " | check's blocking call |",
+        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in TOOLS) + " | --- |",
     ]
     for result in results:
         fix = result.fix
@@ -191,6 +208,7 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
                 f"`{call.call}`",
                 call.kind,
                 *(_mark(c.found[tool]) for tool in TOOLS),
+                "<br>".join(c.check_ends),
             ]
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| kind | calls | " + " | ".join(TOOLS) + " |"]
@@ -208,7 +226,9 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
         _percent(sum(any(c.found[t] for c in r.calls) for r in results), len(results))
         for t in TOOLS
     ]
-    lines.append(f"| fixes with any call found | {len(results)} | " + " | ".join(fixes_found) + " |")
+    lines.append(
+        f"| fixes with any call found | {len(results)} | " + " | ".join(fixes_found) + " |"
+    )
     if kinds:
         lines += ["", "Kinds:", ""]
         lines += [f"- **{kind}**: {text}" for kind, text in kinds.items()]
@@ -223,9 +243,11 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
         for finding in result.left_after:
             left_any = True
             step = finding["chain"][0]
+            blocking = finding["chain"][-1]["call"]
             lines.append(
-                f"- {result.fix.id}@{result.fix.after[:10]}: `{finding['path']}:{finding['line']}` "
-                f"{finding['code']} `{finding['chain'][-1]['call']}` from {finding['root']['label']} "
+                f"- {result.fix.id}@{result.fix.after[:10]}: "
+                f"`{finding['path']}:{finding['line']}` {finding['code']} `{blocking}` "
+                f"from {finding['root']['label']} "
                 f"(via `{step['path']}:{step['line']} {step['call']}`)"
             )
     if not left_any:
@@ -277,7 +299,10 @@ def precision_section(results: list[CodebaseResult]) -> list[str]:
 
 
 def render(
-    recall: list[FixResult] | None, precision: list[CodebaseResult] | None, kinds: dict[str, str]
+    recall: list[FixResult] | None,
+    precision: list[CodebaseResult] | None,
+    kinds: dict[str, str],
+    notes: str = "",
 ) -> str:
     lines = [
         "# `fastapi-scaffold check` on real code",
@@ -291,6 +316,8 @@ def render(
         lines += recall_section(recall, kinds) + [""]
     if precision is not None:
         lines += precision_section(precision) + [""]
+    if notes.strip():
+        lines += ["## Notes", "", notes.strip(), ""]
     return "\n".join(lines)
 
 
@@ -314,6 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--speed", action="store_true", help="run check 3 times per codebase, keep the fastest"
     )
+    parser.add_argument(
+        "--findings-dir",
+        type=Path,
+        help="also write each codebase's findings as <id>.json there, to judge them",
+    )
     args = parser.parse_args(argv)
     manifest = load(args.manifest)
     try:
@@ -327,10 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 score_codebase(c, manifest, args.src, args.mirrors, repeats)
                 for c in manifest.codebases
             ]
+            if args.findings_dir:
+                args.findings_dir.mkdir(parents=True, exist_ok=True)
+                for result in precision:
+                    path = args.findings_dir / f"{result.codebase.id}.json"
+                    path.write_text(json.dumps(result.run.findings, indent=1), encoding="utf-8")
     except (ManifestError, MissingCheckout) as exc:
         print(f"check_eval: {exc}", file=sys.stderr)
         return 2
-    report = render(recall, precision, manifest.kinds)
+    report = render(recall, precision, manifest.kinds, manifest.notes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
     print(report)

@@ -84,6 +84,7 @@ class Manifest:
     kinds: dict[str, str]
     fixes: tuple[Fix, ...]
     codebases: tuple[Codebase, ...]
+    notes: str = ""  # Markdown printed at the end of the report: what the figures say
 
 
 def load(path: Path) -> Manifest:
@@ -151,6 +152,7 @@ def load(path: Path) -> Manifest:
         kinds=kinds,
         fixes=tuple(fixes),
         codebases=tuple(codebases),
+        notes=str(data.get("notes", "")),
     )
 
 

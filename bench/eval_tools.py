@@ -16,7 +16,9 @@ from typing import Any
 
 BIN = Path(sys.executable).parent
 # As `check` walks a tree: hidden directories and these are never read.
-SKIP_DIRS = frozenset({"node_modules", "__pycache__", "build", "dist", "site-packages", "venv", "env"})
+SKIP_DIRS = frozenset(
+    {"node_modules", "__pycache__", "build", "dist", "site-packages", "venv", "env"}
+)
 
 
 class ToolFailed(Exception):
