@@ -72,6 +72,7 @@ class FixResult:
     fix: Fix
     calls: list[CallResult]
     left_after: list[dict[str, Any]]  # findings in the after tree through a fixed function
+    reported: dict[str, int]  # tool -> places it pointed at in the before tree (sanity)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
         for finding in run_check(after).findings
         if any((s["path"], s["function"].split(".")[-1]) in fixed for s in finding["chain"])
     ]
-    return FixResult(fix, results, left)
+    return FixResult(fix, results, left, {tool: len(places[tool]) for tool in TOOLS})
 
 
 def _as_rooted(call: BlockingCall, sub: str) -> BlockingCall:
@@ -211,6 +212,14 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
                 "<br>".join(c.check_ends),
             ]
             lines.append("| " + " | ".join(row) + " |")
+    reported = {tool: sum(r.reported[tool] for r in results) for tool in TOOLS}
+    lines += [
+        "",
+        "Each tool did run: over the trees before the fixes, `check`'s findings have "
+        f"{reported['check']} chain steps; on the files of the fixed calls, ruff ASYNC "
+        f"reported {reported['ruff ASYNC']} diagnostics and flake8-async "
+        f"{reported['flake8-async']}.",
+    ]
     lines += ["", "| kind | calls | " + " | ".join(TOOLS) + " |"]
     lines.append("| --- | --- | " + " | ".join("---" for _ in TOOLS) + " |")
     by_kind: dict[str, list[CallResult]] = defaultdict(list)
