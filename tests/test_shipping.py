@@ -21,7 +21,7 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
 from tests.projects import each_variant, generate
-from tests.served import BIN, run, served_process
+from tests.served import BIN, readme_command, run, served_process
 from tests.template_helpers import postgres
 
 PACKAGE = "svc"
@@ -234,6 +234,9 @@ def test_the_dockerfile_steps_build_and_serve(
     readme = (project / "README.md").read_text()
     assert shlex.join(cmd) in readme.replace("\n", " ")
     assert cmd[:2] == ["uvicorn", f"{PACKAGE}.main:app"]
+    run = readme_command(project, "uvicorn")  # the README's own, with server.py's limits
+    assert cmd[: len(run)] == run
+    assert run[run.index("--http") + 1] == f"{PACKAGE}.server:HttpProtocol"
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert "--proxy-headers" in cmd
     run_stage = parser.content.split("\nFROM ")[-1]
