@@ -183,8 +183,15 @@ class App:
     def cwd(self) -> Path:
         return self.project.path if self.project is not None else servers.ROOT
 
+    @property
+    def http(self) -> str:
+        """The HTTP protocol it is served with: a generated project's own, as its README says."""
+        if self.project is not None:
+            return f"{self.project.package}.server:HttpProtocol"
+        return "httptools"
+
     def spec(self, name: str, env: dict[str, str]) -> servers.Spec:
-        return servers.uvicorn_spec(name, self.target, self.cwd, env)
+        return servers.uvicorn_spec(name, self.target, self.cwd, env, self.http)
 
     def python_env(self, env: dict[str, str]) -> dict[str, str]:
         """For a `python -m bench.<module>` run from the app's directory."""

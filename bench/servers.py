@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-# The same for every app: uvloop, httptools, one worker, no access log.
+# The same for every app: uvloop, httptools, one worker, no access log. A generated project is
+# served with its own protocol (httptools with its limits: server.py), as its README says.
 UVICORN_OPTIONS = ("--loop", "uvloop", "--http", "httptools", "--no-access-log")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PORT_ATTEMPTS = 3
@@ -56,10 +57,15 @@ class Spec:
         return self.ready(port) if self.ready is not None else _answers(port, self.ready_path)
 
 
-def uvicorn_spec(name: str, app: str, cwd: Path, env: Mapping[str, str] | None = None) -> Spec:
+def uvicorn_spec(
+    name: str, app: str, cwd: Path, env: Mapping[str, str] | None = None, http: str = "httptools"
+) -> Spec:
+    """`http`: uvicorn's --http, "httptools" or a project's `<package>.server:HttpProtocol`."""
+    options = [http if option == "httptools" else option for option in UVICORN_OPTIONS]
+
     def argv(port: int) -> Sequence[str]:
         bind = ("--host", "127.0.0.1", "--port", str(port))
-        return (PYTHON, "-m", "uvicorn", app, *bind, *UVICORN_OPTIONS)
+        return (PYTHON, "-m", "uvicorn", app, *bind, *options)
 
     return Spec(name, argv, cwd, {**os.environ, **(env or {})})
 

@@ -1,10 +1,11 @@
-"""Generated projects, served as their README says (alembic upgrade head, then uvicorn) for
-the tests that call them over HTTP, and stopped with SIGTERM, which must shut them down
-cleanly."""
+"""Generated projects, served as their README says (alembic upgrade head, then its uvicorn
+command, and its Celery worker command) for the tests that call them over HTTP, and stopped
+with SIGTERM, which must shut them down cleanly."""
 
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -44,9 +45,30 @@ def request_json(method: str, url: str, body: object = None) -> tuple[int, Any]:
         return error.code, None
 
 
-def _read(log: IO[str]) -> str:
+def readme_command(project: Path, program: str) -> list[str]:
+    """The command of the README's "Run" block that starts `program` (uvicorn, celery)."""
+    readme = (project / "README.md").read_text()
+    block = readme.split("## Run\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0] == program:
+            return words
+    raise AssertionError(f"the README of {project.name} runs no {program}:\n{block}")
+
+
+def wait_until_ready(base: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """Until GET /ready answers 200: the database answers, a Celery worker is alive."""
+    deadline = time.monotonic() + timeout_s
+    while (status := request_json("GET", f"{base}/ready")[0]) != 200:
+        assert time.monotonic() < deadline, f"/ready still answers {status}"
+        time.sleep(0.1)
+
+
+def read_log(log: IO[str]) -> str:
     log.seek(0)
-    return log.read()
+    text = log.read()
+    log.seek(0, os.SEEK_END)  # the worker goes on appending
+    return text
 
 
 def _wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
@@ -85,8 +107,8 @@ def served(project: Path, package: str, env: dict[str, str]) -> Iterator[str]:
         run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env)
     port = postgres.free_port()
     # uvicorn's default host, said explicitly: the tests serve on 127.0.0.1 only.
-    command = [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
+    command = [sys.executable, "-m", *readme_command(project, "uvicorn")]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     with served_process(command, project, env, f"http://127.0.0.1:{port}/health") as base:
         yield base
 
@@ -114,10 +136,10 @@ def served_process(
             yield health_url.removesuffix("/health")
         except BaseException as error:
             _stop(server)
-            error.add_note(f"uvicorn's log (exit code {server.returncode}):\n{_read(stderr)}")
+            error.add_note(f"uvicorn's log (exit code {server.returncode}):\n{read_log(stderr)}")
             raise
         _stop(server)
-        log = _read(stderr)
+        log = read_log(stderr)
     # uvicorn re-raises the signal once it has shut down: -SIGTERM is a clean exit.
     assert server.returncode in {0, -signal.SIGTERM}, f"exit code {server.returncode}:\n{log}"
     assert "Application shutdown complete." in log, log
@@ -125,14 +147,20 @@ def served_process(
 
 
 @contextlib.contextmanager
-def celery_worker(project: Path, package: str, redis_url: str) -> Iterator[None]:
-    """The project's Celery worker, started as its README says, serving `redis_url` until the
-    block ends; it must stop cleanly on SIGTERM (a warm shutdown)."""
-    env = {**os.environ, "REDIS_URL": redis_url}
+def celery_worker(
+    project: Path, redis_url: str, concurrency: int = 1, env: dict[str, str] | None = None
+) -> Iterator[IO[str]]:
+    """The project's Celery worker, started as its README says (with `concurrency` processes),
+    serving `redis_url` until the block ends, which yields its log; it must stop cleanly on
+    SIGTERM (a warm shutdown)."""
+    env = {**(env or os.environ), "REDIS_URL": redis_url}
+    command = [
+        f"--concurrency={concurrency}" if word.startswith("--concurrency=") else word
+        for word in readme_command(project, "celery")
+    ]
     with tempfile.TemporaryFile("w+") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", f"{package}.tasks", "worker"]
-            + ["--pool=prefork", "--concurrency=1", "--loglevel=WARNING"],
+            [sys.executable, "-m", *command, "--loglevel=WARNING"],
             cwd=project,
             env=env,
             stdout=log,
@@ -141,10 +169,10 @@ def celery_worker(project: Path, package: str, redis_url: str) -> Iterator[None]
             start_new_session=True,
         )
         try:
-            yield
+            yield log
         except BaseException as error:
             _stop(worker)
-            error.add_note(f"the worker's log (exit code {worker.returncode}):\n{_read(log)}")
+            error.add_note(f"the worker's log (exit code {worker.returncode}):\n{read_log(log)}")
             raise
         _stop(worker)
-        assert worker.returncode == 0, f"worker exit code {worker.returncode}:\n{_read(log)}"
+        assert worker.returncode == 0, f"worker exit code {worker.returncode}:\n{read_log(log)}"

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
 from tests.projects import copy_of, each_variant, package_of, rendered
-from tests.served import BIN, run, served_process
+from tests.served import BIN, readme_command, run, served_process
 from tests.template_helpers import postgres
 
 # What the image's build stage is made of; each test substitutes only these paths.
@@ -120,6 +121,14 @@ def test_compose_agrees_with_the_app(variant: Variant, project: Path) -> None:
         assert "development-only" in (project / "compose.yaml").read_text()
     if variant.http_client != "none":
         assert "UPSTREAM_URL" in environment
+    # The interactive docs are off unless set.
+    assert environment["DOCS_ENABLED"] == "${DOCS_ENABLED:-false}"
+    if variant.cpu_work == "celery":
+        # Redis keeps the queue through a restart: its append-only file, in a volume.
+        redis = services["redis"]
+        assert redis["command"][:3] == ["redis-server", "--appendonly", "yes"]
+        assert redis["volumes"] == ["redis-data:/data"]
+        assert "redis-data" in compose["volumes"]
 
     readme = (project / "README.md").read_text()
     depends = app.get("depends_on", {})
@@ -165,6 +174,19 @@ def test_the_workflow_runs_what_the_readme_says(variant: Variant, project: Path)
         assert not installs
 
 
+def image_environment(parser: DockerfileParser) -> dict[str, str]:
+    """The settings the run stage's ENV gives the app (PATH and Python's own left out)."""
+    stages = [i for i, item in enumerate(parser.structure) if item["instruction"] == "FROM"]
+    settings: dict[str, str] = {}
+    for item in parser.structure[stages[-1] :]:
+        if item["instruction"] == "ENV":
+            for pair in shlex.split(item["value"]):
+                name, _, value = pair.partition("=")
+                if not name.startswith(("PATH", "PYTHON")):
+                    settings[name] = value
+    return settings
+
+
 def install_as_the_image_does(project: Path, scratch: Path) -> Path:
     """The Dockerfile's build stage, run here: its COPY sources put into a build directory, its
     RUN steps run there with IMAGE_VENV replaced by a scratch venv, which is returned. The
@@ -204,8 +226,9 @@ def install_as_the_image_does(project: Path, scratch: Path) -> Path:
 def test_the_dockerfile_steps_build_and_serve(
     variant: Variant, project: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Install as the build stage does, then start the image's CMD (host and port aside)
-    against the test PostgreSQL, and get 200 from /health, and from its HEALTHCHECK."""
+    """Install as the build stage does, then start the image's CMD (host and port aside), with
+    the run stage's ENV, against the test PostgreSQL: 200 from /health, and from its
+    HEALTHCHECK; no interactive docs."""
     parser = DockerfileParser(str(project / "Dockerfile"))
     cmd = json.loads(parser.structure[-1]["value"])
     assert parser.structure[-1]["instruction"] == "CMD"
@@ -213,6 +236,9 @@ def test_the_dockerfile_steps_build_and_serve(
     assert shlex.join(cmd) in readme.replace("\n", " ")
     package = package_of(variant)
     assert cmd[:2] == ["uvicorn", f"{package}.main:app"]
+    run = readme_command(project, "uvicorn")  # the README's own, with server.py's limits
+    assert cmd[: len(run)] == run
+    assert run[run.index("--http") + 1] == f"{package}.server:HttpProtocol"
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert "--proxy-headers" in cmd
     run_stage = parser.content.split("\nFROM ")[-1]
@@ -220,7 +246,8 @@ def test_the_dockerfile_steps_build_and_serve(
     healthcheck = next(i for i in parser.structure if i["instruction"] == "HEALTHCHECK")
     probe = json.loads(healthcheck["value"].split("CMD", 1)[1])
 
-    env = {**os.environ}
+    env = {**os.environ, **image_environment(parser)}
+    assert env["DOCS_ENABLED"] == "false"
     if variant.database != "none":
         env["DATABASE_URL"] = request.getfixturevalue("database_url")
     if variant.cpu_work == "celery":
@@ -245,6 +272,9 @@ def test_the_dockerfile_steps_build_and_serve(
     with served_process(command, workdir, env, f"http://127.0.0.1:{port}/health") as base:
         with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
             assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError) as docs:
+            urllib.request.urlopen(f"{base}/docs", timeout=10)
+        assert docs.value.code == 404
         check = [python if probe[0] == "python" else probe[0], *probe[1:]]
         check = [part.replace(f":{IMAGE_PORT}/", f":{port}/") for part in check]
         subprocess.run(check, cwd=workdir, timeout=30, check=True)

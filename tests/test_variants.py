@@ -15,7 +15,7 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
 from tests.projects import copy_of, each_variant, package_of, rendered, run_project_tests
-from tests.served import BIN, celery_worker, request_json, run, served
+from tests.served import BIN, celery_worker, request_json, run, served, wait_until_ready
 
 # The SQL words a query starts with, and the driver methods that run one.
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -24,6 +24,8 @@ QUERY_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
 
 def probe(base: str, variant: Variant) -> None:
     """Call each endpoint the variant has, once, as its README describes it."""
+    if variant.database != "none" or variant.cpu_work == "celery":
+        wait_until_ready(base)  # the Celery worker alive, too
     if variant.database != "none":
         status, item = request_json("POST", f"{base}/items", {"name": "served"})
         assert status == 201
@@ -137,6 +139,6 @@ def test_variant_passes_its_checks_and_its_own_suite(
     with contextlib.ExitStack() as stack:
         if variant.cpu_work == "celery":
             env["REDIS_URL"] = request.getfixturevalue("redis_url")
-            stack.enter_context(celery_worker(project, package_name, env["REDIS_URL"]))
+            stack.enter_context(celery_worker(project, env["REDIS_URL"]))
         base = stack.enter_context(served(project, package_name, env))
         probe(base, variant)
