@@ -37,6 +37,57 @@ def run_project_tests(
     )
 
 
+# What each generated test file exercises of its variant: the answers (and the handler style
+# they give) that change the code it runs. When one run checks every variant (`pytest` without
+# --variant), a file listed here runs in one variant per distinct combination of these values,
+# not in all 60; a file not listed (test_health, test_errors, test_server: the app as a whole)
+# runs in every variant. `pytest --variant ID`, each CI matrix job, runs the variant's whole
+# suite. tests/test_variants.py checks that each key covers its file's own condition.
+SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
+    "test_compute.py": ("cpu_work", "handler_style"),
+    "test_concurrency.py": ("database", "http_client", "cpu_work", "handler_style"),
+    "test_database_faults.py": ("database", "orm", "handler_style"),
+    "test_items.py": ("database", "orm", "handler_style"),
+    "test_job_concurrency.py": ("cpu_work", "handler_style"),
+    "test_jobs.py": ("cpu_work", "handler_style"),
+    "test_loop_monitor.py": ("handler_style",),
+    "test_migrations.py": ("database", "orm"),
+    "test_offload.py": ("handler_style",),
+    "test_redis_faults.py": ("cpu_work", "handler_style"),
+    "test_settings.py": ("database", "orm", "handler_style"),
+    "test_startup.py": ("database", "http_client", "cpu_work"),
+    "test_tables.py": ("database", "orm"),
+    "test_upstream.py": ("http_client", "handler_style"),
+}
+
+
+def _fullest_first(variant: Variant) -> tuple[int, str]:
+    """Representatives are the variants with the most features: most interplay exercised."""
+    return (-sum(value != "none" for value in variant.answers.values()), variant.id)
+
+
+def exercised_by(variant: Variant, test_file: str) -> tuple[str, ...]:
+    return tuple(getattr(variant, name) for name in SUITE_FILE_EXERCISES[test_file])
+
+
+def suite_files(project: Path, variant: Variant) -> list[str]:
+    """The generated test files that `variant` runs when every variant is checked in one run:
+    each file not in SUITE_FILE_EXERCISES, and each file that is, where `variant` is the
+    fullest of the variants that exercise the same values."""
+    chosen, every_variant = [], variants()
+    for path in sorted((project / "tests").glob("test_*.py")):
+        if path.name in SUITE_FILE_EXERCISES:
+            same = [
+                other
+                for other in every_variant
+                if exercised_by(other, path.name) == exercised_by(variant, path.name)
+            ]
+            if min(same, key=_fullest_first) != variant:
+                continue
+        chosen.append(f"tests/{path.name}")
+    return chosen
+
+
 def variants_named(*ids: str) -> list[Variant]:
     """The variants with these ids ("asyncpg-httpx-process", ...), in that order."""
     by_id = {variant.id: variant for variant in variants()}

@@ -14,8 +14,17 @@ from packaging.requirements import Requirement
 from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
-from tests.projects import copy_of, each_variant, package_of, rendered, run_project_tests
+from tests.projects import (
+    SUITE_FILE_EXERCISES,
+    copy_of,
+    each_variant,
+    package_of,
+    rendered,
+    run_project_tests,
+    suite_files,
+)
 from tests.served import BIN, celery_worker, request_json, run, served, wait_until_ready
+from tests.template_helpers import TEMPLATE_TESTS
 
 # The SQL words a query starts with, and the driver methods that run one.
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -128,7 +137,10 @@ def test_variant_passes_its_checks_and_its_own_suite(
     database_url = None
     if variant.database != "none":
         database_url = request.getfixturevalue("database_url")
-    suite = run_project_tests(project, database_url)
+    # One run of every variant runs each file where what it exercises is new (tests/projects.py).
+    every_variant = not request.config.getoption("variant")
+    files = suite_files(project, variant) if every_variant else []
+    suite = run_project_tests(project, database_url, *files)
     assert suite.returncode == 0, f"{project.name}'s own suite failed:\n{suite.stdout[-5000:]}"
 
     env = {**os.environ}
@@ -142,3 +154,20 @@ def test_variant_passes_its_checks_and_its_own_suite(
             stack.enter_context(celery_worker(project, env["REDIS_URL"]))
         base = stack.enter_context(served(project, package_name, env))
         probe(base, variant)
+
+
+def test_each_selected_suite_file_is_keyed_by_what_decides_it() -> None:
+    """A generated test file runs in one variant per value of its key (tests/projects.py): the
+    key must name each answer its own file-name condition names, or some variants would have
+    the file with no variant running it; and it must name a file the template has."""
+    answers = re.compile(r"\b(database|orm|http_client|cpu_work|handler_style)\b")
+    file_name = re.compile(r"(?:\{%.*?%\})?(.*?)(?:\{% endif %\})?(?:\.jinja)?")
+    decided_by = {}
+    for path in TEMPLATE_TESTS.iterdir():
+        match = file_name.fullmatch(path.name)
+        assert match is not None
+        decided_by[match.group(1)] = set(answers.findall(path.name))
+    for test_file, key in SUITE_FILE_EXERCISES.items():
+        assert test_file in decided_by, f"{test_file} is no longer in template/tests"
+        missing = decided_by[test_file] - set(key)
+        assert not missing, f"{test_file}'s key leaves out {missing}, which decide if it exists"
