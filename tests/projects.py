@@ -54,6 +54,7 @@ SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_migrations.py": ("database", "orm"),
     "test_offload.py": ("handler_style",),
     "test_redis_faults.py": ("cpu_work", "handler_style"),
+    "test_sessions.py": ("database", "orm"),
     "test_settings.py": ("database", "orm", "handler_style"),
     "test_startup.py": ("database", "http_client", "cpu_work"),
     "test_tables.py": ("database", "orm"),
