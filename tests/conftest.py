@@ -57,9 +57,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --variant, keep only the tests marked as those variants' checks."""
+    """With --variant, keep only the tests marked as those variants' checks; without it (every
+    variant at once), leave out the checks marked `matrix_only` (tests/projects.py)."""
     wanted = set(config.getoption("variant"))
     if not wanted:
+        kept = [item for item in items if item.get_closest_marker("matrix_only") is None]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
         return
     unknown = wanted - {variant.id for variant in variants()}
     if unknown:

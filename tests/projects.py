@@ -67,25 +67,15 @@ def _fullest_first(variant: Variant) -> tuple[int, str]:
     return (-sum(value != "none" for value in variant.answers.values()), variant.id)
 
 
-def exercised_by(variant: Variant, test_file: str) -> tuple[str, ...]:
-    return tuple(getattr(variant, name) for name in SUITE_FILE_EXERCISES[test_file])
-
-
 def suite_files(project: Path, variant: Variant) -> list[str]:
     """The generated test files that `variant` runs when every variant is checked in one run:
     each file not in SUITE_FILE_EXERCISES, and each file that is, where `variant` is the
     fullest of the variants that exercise the same values."""
     chosen, every_variant = [], variants()
     for path in sorted((project / "tests").glob("test_*.py")):
-        if path.name in SUITE_FILE_EXERCISES:
-            same = [
-                other
-                for other in every_variant
-                if exercised_by(other, path.name) == exercised_by(variant, path.name)
-            ]
-            if min(same, key=_fullest_first) != variant:
-                continue
-        chosen.append(f"tests/{path.name}")
+        exercising = SUITE_FILE_EXERCISES.get(path.name)
+        if exercising is None or represents(variant, exercising, every_variant):
+            chosen.append(f"tests/{path.name}")
     return chosen
 
 
@@ -97,10 +87,26 @@ def variants_named(*ids: str) -> list[Variant]:
     return [by_id[name] for name in ids]
 
 
-def each_variant() -> list[Any]:
+def each_variant(exercising: tuple[str, ...] | None = None) -> list[Any]:
     """Every variant as a pytest parameter marked as its checks, which `--variant ID` (one CI
-    matrix job) selects."""
-    return [pytest.param(v, id=v.id, marks=pytest.mark.variant(v.id)) for v in variants()]
+    matrix job) selects. With `exercising`, the answers a check depends on, a run of every
+    variant at once keeps it only in one variant per distinct combination of them (the others
+    are marked `matrix_only`, and only `--variant` runs them)."""
+    every_variant = variants()
+    params = []
+    for v in every_variant:
+        marks = [pytest.mark.variant(v.id)]
+        if exercising is not None and not represents(v, exercising, every_variant):
+            marks.append(pytest.mark.matrix_only)
+        params.append(pytest.param(v, id=v.id, marks=marks))
+    return params
+
+
+def represents(variant: Variant, exercising: tuple[str, ...], every_variant: list[Variant]) -> bool:
+    """Whether `variant` is the fullest of the variants with its values of `exercising`."""
+    values = tuple(getattr(variant, name) for name in exercising)
+    same = [v for v in every_variant if tuple(getattr(v, n) for n in exercising) == values]
+    return min(same, key=_fullest_first) == variant
 
 
 # One of each handler style, with every feature: a database, an upstream and CPU work.

@@ -67,6 +67,12 @@ def project(
     return copy_of(rendered(copie_session, variant), tmp_path_factory.mktemp("shipping"))
 
 
+# What the Dockerfile, compose file and workflow vary with: one run of every variant lints and
+# builds them once per combination (the served probe of test_variants runs every app).
+SHIPPING_EXERCISES = ("database", "orm", "cpu_work")
+
+
+@pytest.mark.parametrize("variant", each_variant(SHIPPING_EXERCISES), indirect=True)
 def test_files_pass_their_linters_and_schemas(variant: Variant, project: Path) -> None:
     """hadolint with no rule ignored, the published schemas of workflows and compose files
     (check-jsonschema's built-in copies, offline), and pre-commit's own config check."""
@@ -223,6 +229,7 @@ def install_as_the_image_does(project: Path, scratch: Path) -> Path:
     return venv
 
 
+@pytest.mark.parametrize("variant", each_variant(SHIPPING_EXERCISES), indirect=True)
 def test_the_dockerfile_steps_build_and_serve(
     variant: Variant, project: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
