@@ -59,17 +59,79 @@ _SESSION_METHODS = (
     "refresh",
     "get",
     "get_one",
-    "add",
-    "add_all",
     "merge",
-    "delete",
     "close",
     "connection",
 )
+# `Session.add`, `add_all`, `delete` and `expunge` only stage changes in memory: the I/O is in
+# the `flush` or `commit` after them, where a finding points the user to.
 
 
 def _methods(owner: str, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{owner}.{name}" for name in names)
+
+
+# A DuckDB relation is lazy: these run it (the others build another relation, see RETURNS).
+_DUCKDB_RUNS = (
+    "fetchone",
+    "fetchall",
+    "fetchmany",
+    "fetchdf",
+    "fetchnumpy",
+    "fetch_arrow_table",
+    "fetch_df",
+    "df",
+    "pl",
+    "arrow",
+    "to_df",
+    "to_arrow_table",
+    "to_parquet",
+    "to_csv",
+    "write_parquet",
+    "write_csv",
+    "to_table",
+    "to_view",
+    "create",
+    "create_view",
+    "insert",
+    "insert_into",
+    "execute",
+    "show",
+    "record_batch",
+)
+_DUCKDB_LAZY = (
+    "filter",
+    "project",
+    "select",
+    "aggregate",
+    "count",
+    "limit",
+    "order",
+    "sort",
+    "join",
+    "union",
+    "distinct",
+    "except_",
+    "intersect",
+    "set_alias",
+    "cross",
+)
+# DB-API drivers in the most-downloaded packages: the module's `connect`, and the connection
+# and cursor types it returns.
+_DBAPI_DRIVERS = (
+    ("pymysql", "pymysql.connections.Connection", "pymysql.cursors.Cursor"),
+    ("MySQLdb", "MySQLdb.connections.Connection", "MySQLdb.cursors.Cursor"),
+    ("mysql.connector", "mysql.connector.MySQLConnection", "mysql.connector.cursor.MySQLCursor"),
+    ("oracledb", "oracledb.Connection", "oracledb.Cursor"),
+    ("cx_Oracle", "cx_Oracle.Connection", "cx_Oracle.Cursor"),
+    ("pyodbc", "pyodbc.Connection", "pyodbc.Cursor"),
+    ("pymssql", "pymssql.Connection", "pymssql.Cursor"),
+    (
+        "snowflake.connector",
+        "snowflake.connector.SnowflakeConnection",
+        "snowflake.connector.cursor.SnowflakeCursor",
+    ),
+)
 
 
 RULES: tuple[Rule, ...] = (
@@ -80,6 +142,16 @@ RULES: tuple[Rule, ...] = (
         "`await asyncio.sleep(...)` (or `await anyio.sleep(...)`)",
         ("time.sleep",),
         ruff=("ASYNC251",),
+    ),
+    Rule(
+        "FSB002",
+        "thread-wait",
+        "waiting for a thread, a future or a queue holds the event loop until it is done",
+        "`await asyncio.wrap_future(future)` / `await loop.run_in_executor(...)`",
+        _methods("concurrent.futures.Future", ("result", "exception"))
+        + _methods("concurrent.futures", ("wait", "as_completed"))
+        + ("threading.Thread.join", "threading.Event.wait", "queue.Queue.get", "queue.Queue.join")
+        + _methods("multiprocessing.pool.Pool", ("map", "starmap", "apply", "join")),
     ),
     Rule(
         "FSB101",
@@ -105,6 +177,19 @@ RULES: tuple[Rule, ...] = (
         _methods("httpx", (*_HTTP_VERBS, "stream"))
         + _methods("httpx.Client", (*_HTTP_VERBS, "send", "stream")),
         ruff=("ASYNC210", "ASYNC212"),
+    ),
+    Rule(
+        "FSB104",
+        "http-client-sync",
+        "a sync HTTP client waits for the network on the event loop",
+        "httpx.AsyncClient (`await client.get(...)`)",
+        _methods("urllib3", ("request",))
+        + _methods("urllib3.PoolManager", ("request", "urlopen", "request_encode_url"))
+        + _methods("http.client.HTTPConnection", ("connect", "request", "getresponse"))
+        + _methods("http.client.HTTPSConnection", ("connect", "request", "getresponse"))
+        + _methods("primp", (*_HTTP_VERBS,))
+        + _methods("primp.Client", (*_HTTP_VERBS,)),
+        ruff=("ASYNC210",),
     ),
     Rule(
         "FSB201",
@@ -143,6 +228,49 @@ RULES: tuple[Rule, ...] = (
         + _methods(
             "sqlalchemy.engine.Connection",
             ("execute", "exec_driver_sql", "scalar", "scalars", "commit", "rollback", "close"),
+        ),
+    ),
+    Rule(
+        "FSB206",
+        "duckdb",
+        "DuckDB runs the query (and reads its files) on the event loop",
+        "`await anyio.to_thread.run_sync(...)` on a cursor of its own (DuckDB has no async API)",
+        ("duckdb.connect", "duckdb.DuckDBPyConnection.*")
+        + _methods("duckdb", ("sql", "query", "execute", "read_csv", "read_parquet", "read_json"))
+        + _methods("duckdb.DuckDBPyRelation", _DUCKDB_RUNS),
+    ),
+    Rule(
+        "FSB207",
+        "clickhouse",
+        "a sync ClickHouse client waits for the server on the event loop",
+        "clickhouse-connect's `get_async_client` (or aiochclient)",
+        (
+            "clickhouse_driver.Client.*",
+            "clickhouse_connect.get_client",
+            "clickhouse_connect.create_client",
+            "clickhouse_connect.driver.client.Client.*",
+        ),
+    ),
+    Rule(
+        "FSB208",
+        "pymongo",
+        "pymongo waits for MongoDB on the event loop",
+        "pymongo's AsyncMongoClient (or motor)",
+        (
+            "pymongo.MongoClient.*",
+            "pymongo.database.Database.*",
+            "pymongo.collection.Collection.*",
+        ),
+    ),
+    Rule(
+        "FSB209",
+        "dbapi-driver",
+        "a sync database driver waits for the server on the event loop",
+        "the driver's async counterpart (aiomysql, asyncpg, psycopg's AsyncConnection...)",
+        tuple(
+            pattern
+            for module, connection, cursor in _DBAPI_DRIVERS
+            for pattern in (f"{module}.connect", f"{connection}.*", f"{cursor}.*")
         ),
     ),
     Rule(
@@ -199,6 +327,103 @@ RULES: tuple[Rule, ...] = (
         ("smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.SMTP.*", "smtplib.SMTP_SSL.*"),
     ),
     Rule(
+        "FSB306",
+        "search-engine",
+        "a sync Elasticsearch/OpenSearch client waits for the cluster on the event loop",
+        "AsyncElasticsearch / AsyncOpenSearch",
+        ("elasticsearch.Elasticsearch.*", "opensearchpy.OpenSearch.*"),
+    ),
+    Rule(
+        "FSB307",
+        "kubernetes",
+        "the kubernetes client waits for the API server on the event loop",
+        "kubernetes_asyncio",
+        (
+            "kubernetes.client.Api.*",
+            "kubernetes.config.load_kube_config",
+            "kubernetes.config.load_incluster_config",
+            "kubernetes.config.new_client_from_config",
+            "kubernetes.watch.Watch.stream",
+            "kubernetes.stream.stream",
+        ),
+    ),
+    Rule(
+        "FSB308",
+        "object-storage",
+        "a sync object-storage client waits for the service on the event loop",
+        "the SDK's async client (azure's `.aio`, gcloud-aio-storage, miniopy-async)",
+        (
+            "minio.Minio.*",
+            "google.cloud.storage.Client.*",
+            "google.cloud.storage.Bucket.*",
+            "google.cloud.storage.Blob.*",
+            "azure.storage.blob.BlobServiceClient.*",
+            "azure.storage.blob.ContainerClient.*",
+            "azure.storage.blob.BlobClient.*",
+        ),
+    ),
+    Rule(
+        "FSB309",
+        "ssh-ftp",
+        "an SSH/SFTP/FTP session waits for the remote host on the event loop",
+        "asyncssh (or aioftp)",
+        (
+            "paramiko.SSHClient.*",
+            "paramiko.SFTPClient.*",
+            "ftplib.FTP",
+            "ftplib.FTP_TLS",
+            "ftplib.FTP.*",
+            "ftplib.FTP_TLS.*",
+        ),
+    ),
+    Rule(
+        "FSB310",
+        "message-queue",
+        "a sync message-queue client waits for the broker on the event loop",
+        "aio-pika / aiokafka (or `await anyio.to_thread.run_sync(...)`)",
+        (
+            "pika.BlockingConnection",
+            "pika.BlockingConnection.*",
+            "pika.adapters.blocking_connection.BlockingChannel.*",
+            "kafka.KafkaProducer",
+            "kafka.KafkaProducer.*",
+            "kafka.KafkaConsumer",
+            "kafka.KafkaConsumer.*",
+            "confluent_kafka.Producer.flush",
+            "confluent_kafka.Producer.poll",
+            "confluent_kafka.Consumer.*",
+            "karton.core.backend.KartonBackend",
+            "karton.core.backend.KartonBackend.*",
+            "karton.core.inspect.KartonState",
+            "karton.core.Producer",
+            "karton.core.Producer.send_task",
+        ),
+    ),
+    Rule(
+        "FSB311",
+        "api-client-sync",
+        "a sync API client (an LLM, Slack, Vault, a JWKS endpoint) waits for the service on "
+        "the event loop",
+        "the SDK's async client (`AsyncOpenAI`, `AsyncAnthropic`, `AsyncWebClient`...)",
+        (
+            "openai.OpenAI.*",
+            "openai.AzureOpenAI.*",
+            "anthropic.Anthropic.*",
+            "groq.Groq.*",
+            "cohere.Client.*",
+            "cohere.ClientV2.*",
+            "google.genai.Client.*",
+            "slack_sdk.WebClient.*",
+            "hvac.Client.*",
+            "jwt.PyJWKClient.*",
+            "geoip2.webservice.Client.*",
+        )
+        + _methods(
+            "litellm",
+            ("completion", "embedding", "text_completion", "image_generation", "transcription"),
+        ),
+    ),
+    Rule(
         "FSB401",
         "open",
         "open() and file reads/writes wait for the disk on the event loop",
@@ -213,6 +438,21 @@ RULES: tuple[Rule, ...] = (
         "anyio.Path (`await anyio.Path(p).read_text()`)",
         _methods("pathlib.Path", ("read_text", "read_bytes", "write_text", "write_bytes", "open")),
         ruff=("ASYNC230", "ASYNC240"),
+    ),
+    Rule(
+        "FSB404",
+        "disk-sync",
+        "copying, moving or locking files, or looking up a disk database, waits for the disk on "
+        "the event loop",
+        "`await anyio.to_thread.run_sync(...)`",
+        _methods(
+            "shutil",
+            ("copy", "copy2", "copyfile", "copytree", "move", "rmtree", "make_archive"),
+        )
+        + ("shutil.unpack_archive", "fcntl.flock", "fcntl.lockf", "portalocker.lock")
+        + _methods("filelock.FileLock", ("acquire", "__enter__"))
+        + _methods("filelock.SoftFileLock", ("acquire", "__enter__"))
+        + ("geoip2.database.Reader.*", "maxminddb.Reader.get"),
     ),
     Rule(
         "FSB403",
@@ -283,7 +523,41 @@ NOT_BLOCKING = tuple(
             "psycopg2.extensions.cursor.mogrify",
             "sqlite3.Cursor.close",
             "psycopg.Cursor.close",
+            "duckdb.DuckDBPyConnection.cursor",
+            "duckdb.DuckDBPyConnection.duplicate",
+            "duckdb.DuckDBPyConnection.interrupt",
+            "pymongo.MongoClient.get_database",
+            "pymongo.MongoClient.get_default_database",
+            "pymongo.database.Database.get_collection",
+            "pymongo.collection.Collection.find",
+            "pymongo.collection.Collection.with_options",
+            "elasticsearch.Elasticsearch.options",
+            "opensearchpy.OpenSearch.options",
+            "minio.Minio.presigned_get_object",
+            "minio.Minio.presigned_put_object",
+            "google.cloud.storage.Client.bucket",
+            "google.cloud.storage.Bucket.blob",
+            "google.cloud.storage.Blob.generate_signed_url",
+            "azure.storage.blob.BlobServiceClient.get_container_client",
+            "azure.storage.blob.BlobServiceClient.get_blob_client",
+            "azure.storage.blob.BlobServiceClient.from_connection_string",
+            "azure.storage.blob.ContainerClient.get_blob_client",
+            "azure.storage.blob.ContainerClient.from_connection_string",
+            "azure.storage.blob.BlobClient.from_connection_string",
+            "azure.storage.blob.BlobClient.from_blob_url",
+            "paramiko.SSHClient.set_missing_host_key_policy",
+            "paramiko.SSHClient.get_transport",
+            "openai.OpenAI.with_options",
+            "openai.OpenAI.copy",
+            "openai.AzureOpenAI.with_options",
+            "anthropic.Anthropic.with_options",
+            "anthropic.Anthropic.copy",
+            "google.genai.Client.aio.*",
+            "geoip2.database.Reader.close",
+            "kubernetes.client.Api.api_client",
         }
+        | {f"{connection}.cursor" for _, connection, _ in _DBAPI_DRIVERS}
+        | {f"{cursor}.close" for _, _, cursor in _DBAPI_DRIVERS}
     )
 )
 
@@ -315,7 +589,63 @@ ALIASES = {
     "celery.app.base.Celery": "celery.Celery",
     "celery.canvas.signature": "celery.canvas.Signature",
     "celery.signature": "celery.canvas.Signature",
+    "duckdb.duckdb.DuckDBPyConnection": "duckdb.DuckDBPyConnection",
+    "duckdb.duckdb.DuckDBPyRelation": "duckdb.DuckDBPyRelation",
+    "clickhouse_driver.client.Client": "clickhouse_driver.Client",
+    "clickhouse_connect.driver.httpclient.HttpClient": "clickhouse_connect.driver.client.Client",
+    "clickhouse_connect.driver.Client": "clickhouse_connect.driver.client.Client",
+    "pymongo.mongo_client.MongoClient": "pymongo.MongoClient",
+    "pymongo.synchronous.mongo_client.MongoClient": "pymongo.MongoClient",
+    "pymongo.synchronous.database.Database": "pymongo.database.Database",
+    "pymongo.synchronous.collection.Collection": "pymongo.collection.Collection",
+    "pymysql.Connection": "pymysql.connections.Connection",
+    "pymysql.connections.Connection.cursor": "pymysql.cursors.Cursor",
+    "elasticsearch.client.Elasticsearch": "elasticsearch.Elasticsearch",
+    "opensearchpy.client.OpenSearch": "opensearchpy.OpenSearch",
+    "minio.api.Minio": "minio.Minio",
+    "google.cloud.storage.client.Client": "google.cloud.storage.Client",
+    "google.cloud.storage.bucket.Bucket": "google.cloud.storage.Bucket",
+    "google.cloud.storage.blob.Blob": "google.cloud.storage.Blob",
+    "azure.storage.blob._blob_service_client.BlobServiceClient": (
+        "azure.storage.blob.BlobServiceClient"
+    ),
+    "azure.storage.blob._container_client.ContainerClient": "azure.storage.blob.ContainerClient",
+    "azure.storage.blob._blob_client.BlobClient": "azure.storage.blob.BlobClient",
+    "paramiko.client.SSHClient": "paramiko.SSHClient",
+    "paramiko.sftp_client.SFTPClient": "paramiko.SFTPClient",
+    "pika.adapters.blocking_connection.BlockingConnection": "pika.BlockingConnection",
+    "kafka.producer.KafkaProducer": "kafka.KafkaProducer",
+    "kafka.consumer.KafkaConsumer": "kafka.KafkaConsumer",
+    "karton.core.karton.Producer": "karton.core.Producer",
+    "karton.core.Karton.send_task": "karton.core.Producer.send_task",
+    "karton.core.karton.Karton.send_task": "karton.core.Producer.send_task",
+    "openai._client.OpenAI": "openai.OpenAI",
+    "openai.lib.azure.AzureOpenAI": "openai.AzureOpenAI",
+    "anthropic._client.Anthropic": "anthropic.Anthropic",
+    "slack_sdk.web.client.WebClient": "slack_sdk.WebClient",
+    "slack_sdk.web.WebClient": "slack_sdk.WebClient",
+    "jwt.jwks_client.PyJWKClient": "jwt.PyJWKClient",
+    "primp.primp.Client": "primp.Client",
+    "urllib3.poolmanager.PoolManager": "urllib3.PoolManager",
+    "http.client.HTTPSConnection": "http.client.HTTPSConnection",
+    "concurrent.futures._base.Future": "concurrent.futures.Future",
+    "concurrent.futures._base.wait": "concurrent.futures.wait",
+    "concurrent.futures._base.as_completed": "concurrent.futures.as_completed",
+    "multiprocessing.Pool": "multiprocessing.pool.Pool",
+    "queue.SimpleQueue": "queue.Queue",
+    "queue.LifoQueue": "queue.Queue",
+    "queue.PriorityQueue": "queue.Queue",
+    "filelock._unix.UnixFileLock": "filelock.FileLock",
 }
+
+# Families of generated classes, by module prefix and class-name suffix: the typed boto3
+# clients of the mypy-boto3 stubs (`mypy_boto3_s3.S3Client`), the kubernetes API classes
+# (`kubernetes.client.CoreV1Api`). A method of any of them is the family's.
+FAMILIES = (
+    ("mypy_boto3_", "Client", "botocore.client.BaseClient"),
+    ("mypy_boto3_", "ServiceResource", "boto3.resources.base.ServiceResource"),
+    ("kubernetes.client", "Api", "kubernetes.client.Api"),
+)
 
 # What a call returns, where that is not an instance of the name called: so that methods on
 # the result are recognised (`engine = create_engine(...)`, then `engine.connect()`). Keys are
@@ -367,6 +697,45 @@ RETURNS = {
     "celery.canvas.Signature.delay": "celery.result.AsyncResult",
     "celery.canvas.Signature.apply_async": "celery.result.AsyncResult",
     "celery.Celery.send_task": "celery.result.AsyncResult",
+    "duckdb.connect": "duckdb.DuckDBPyConnection",
+    "duckdb.DuckDBPyConnection.cursor": "duckdb.DuckDBPyConnection",
+    "duckdb.DuckDBPyConnection.duplicate": "duckdb.DuckDBPyConnection",
+    "duckdb.DuckDBPyConnection.execute": "duckdb.DuckDBPyConnection",
+    "duckdb.DuckDBPyConnection.sql": "duckdb.DuckDBPyRelation",
+    "duckdb.DuckDBPyConnection.query": "duckdb.DuckDBPyRelation",
+    "duckdb.DuckDBPyConnection.table": "duckdb.DuckDBPyRelation",
+    "duckdb.DuckDBPyConnection.read_parquet": "duckdb.DuckDBPyRelation",
+    "duckdb.DuckDBPyConnection.read_csv": "duckdb.DuckDBPyRelation",
+    "duckdb.sql": "duckdb.DuckDBPyRelation",
+    "duckdb.query": "duckdb.DuckDBPyRelation",
+    "duckdb.read_parquet": "duckdb.DuckDBPyRelation",
+    "duckdb.read_csv": "duckdb.DuckDBPyRelation",
+    **{f"duckdb.DuckDBPyRelation.{lazy}": "duckdb.DuckDBPyRelation" for lazy in _DUCKDB_LAZY},
+    "clickhouse_connect.get_client": "clickhouse_connect.driver.client.Client",
+    "clickhouse_connect.create_client": "clickhouse_connect.driver.client.Client",
+    "pymongo.MongoClient.get_database": "pymongo.database.Database",
+    "pymongo.MongoClient.get_default_database": "pymongo.database.Database",
+    "pymongo.database.Database.get_collection": "pymongo.collection.Collection",
+    **{f"{module}.connect": connection for module, connection, _ in _DBAPI_DRIVERS},
+    **{f"{connection}.cursor": cursor for _, connection, cursor in _DBAPI_DRIVERS},
+    "google.cloud.storage.Client.bucket": "google.cloud.storage.Bucket",
+    "google.cloud.storage.Client.get_bucket": "google.cloud.storage.Bucket",
+    "google.cloud.storage.Bucket.blob": "google.cloud.storage.Blob",
+    "google.cloud.storage.Bucket.get_blob": "google.cloud.storage.Blob",
+    "azure.storage.blob.BlobServiceClient.from_connection_string": (
+        "azure.storage.blob.BlobServiceClient"
+    ),
+    "azure.storage.blob.BlobServiceClient.get_container_client": (
+        "azure.storage.blob.ContainerClient"
+    ),
+    "azure.storage.blob.BlobServiceClient.get_blob_client": "azure.storage.blob.BlobClient",
+    "azure.storage.blob.ContainerClient.get_blob_client": "azure.storage.blob.BlobClient",
+    "paramiko.SSHClient.open_sftp": "paramiko.SFTPClient",
+    "pika.BlockingConnection.channel": "pika.adapters.blocking_connection.BlockingChannel",
+    "concurrent.futures.ThreadPoolExecutor.submit": "concurrent.futures.Future",
+    "concurrent.futures.ProcessPoolExecutor.submit": "concurrent.futures.Future",
+    "concurrent.futures.Executor.submit": "concurrent.futures.Future",
+    "concurrent.futures.thread.ThreadPoolExecutor.submit": "concurrent.futures.Future",
 }
 
 # Attributes that are values, not methods (`path.parent`): their type is in RETURNS.
@@ -399,6 +768,12 @@ def canonical(name: str) -> str:
     """The table's name for `name`, whichever module path an import used to reach it."""
     if name in ALIASES:
         return ALIASES[name]
+    for prefix, suffix, family in FAMILIES:
+        if name.startswith(prefix):
+            parts = name.split(".")
+            for i, part in enumerate(parts):
+                if i and part.endswith(suffix) and part[:1].isupper():
+                    return ".".join([family, *parts[i + 1 :]])
     owner, _, attr = name.rpartition(".")
     while owner:
         if owner in ALIASES:

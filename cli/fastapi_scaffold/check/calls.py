@@ -10,6 +10,7 @@ import ast
 
 from fastapi_scaffold.check import blocking
 from fastapi_scaffold.check.blocking import Rule
+from fastapi_scaffold.check.hierarchy import implementations
 from fastapi_scaffold.check.model import Function, FunctionNode, Inst, Member, Ref, Step, Value
 from fastapi_scaffold.check.modules import imported as imported_names
 from fastapi_scaffold.check.roots import Declarations
@@ -117,6 +118,10 @@ def reach(project: Project, qname: str, active: set[str] | None = None) -> Reach
             new = (step, *chain)
             if key not in found or len(found[key][0]) > len(new):
                 found[key] = (new, rule)
+    for implementation in implementations(project, qname):
+        for key, (chain, rule) in reach(project, implementation, active).items():
+            if key not in found or len(found[key][0]) > len(chain):
+                found[key] = (chain, rule)
     active.discard(qname)
     project.reached[qname] = found
     return found
@@ -165,6 +170,8 @@ class Scan(FunctionScope):
                 self.function.awaits = True
             for item in node.items:
                 self.expr(item.context_expr, awaited=isinstance(node, ast.AsyncWith))
+                if isinstance(node, ast.With):
+                    self.enter(item.context_expr)
                 if item.optional_vars is not None:
                     self.bind(item.optional_vars, item.context_expr)
             for child in node.body:
@@ -199,6 +206,21 @@ class Scan(FunctionScope):
             elif isinstance(part, ast.match_case):
                 for inner in part.body:
                     self.stmt(inner)
+
+    def enter(self, manager: ast.expr) -> None:
+        """`with lock:` calls the manager's `__enter__`: a file lock waits there."""
+        value = self.value(manager)
+        if not isinstance(value, Inst):
+            return
+        klass = self.project.classes.get(value.type)
+        if klass is not None:
+            method = self.project.method(klass, "__enter__")
+            if method is not None:
+                self.edge(manager, manager, method)
+            return
+        rule = rule_for(self.project, blocking.canonical(f"{value.type}.__enter__"))
+        if rule is not None:
+            self.function.blocking.append((self.step(manager, manager), rule))
 
     def bind(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Name):

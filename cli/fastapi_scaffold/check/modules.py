@@ -170,11 +170,12 @@ class Index:
             targets, value, annotation = [node.target], node.annotation, True
         if me is None or function.cls is None:
             return
+        owners = {me, function.cls.node.name}  # `self.x = ...`, and `Config.x = ...` too
         for target in targets:
             if (
                 isinstance(target, ast.Attribute)
                 and isinstance(target.value, ast.Name)
-                and target.value.id == me
+                and target.value.id in owners
             ):
                 function.cls.self_assigns.setdefault(target.attr, []).append(
                     (value, annotation, function.qname)

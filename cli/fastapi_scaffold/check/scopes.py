@@ -26,9 +26,11 @@ from fastapi_scaffold.check.model import (
     Value,
 )
 from fastapi_scaffold.check.modules import Index
-from fastapi_scaffold.check.syntax import keyword, looks_like_type
+from fastapi_scaffold.check.syntax import is_ref, keyword, looks_like_type, own_nodes
 
 PARTIAL = "functools.partial"
+# `type[X]`: what a factory of classes returns.
+TYPE_OF = frozenset({"builtins.type", "typing.Type"})
 CLOSING = "contextlib.closing"
 # Types whose element or value is the type wanted: `Iterator[Session]` of a dependency that
 # yields a Session, `Annotated[Session, Depends(...)]`, `Session | None`.
@@ -78,15 +80,20 @@ class Project(Index):
         # The decorators that declare a route, by id: any other decorator of a handler may
         # need it to stay a coroutine function (fix.py).
         self.route_decorators: set[int] = set()
+        self.app_classes: dict[str, bool] = {}  # project classes that are routers (roots.py)
         # Memos of the questions below.
         self._qnames: dict[str, Value | None] = {}
         self._globals: dict[tuple[str, str], Value | None] = {}
         self._attrs: dict[tuple[str, str], Value | None] = {}
-        self._returns: dict[str, str | None] = {}
+        self._returns: dict[str, Value | None] = {}
         # Memos of calls.py.
         self.offloaded: dict[str, frozenset[str]] = {}
         self.rule_cache: dict[str, Rule | None] = {}
         self.reached: dict[str, dict[CallKey, tuple[tuple[Step, ...], Rule]]] = {}
+        # Memos of hierarchy.py.
+        self.subclasses: dict[str, list[str]] | None = None
+        self.by_method: dict[str, list[Class]] | None = None
+        self.implemented: dict[str, tuple[str, ...]] = {}
 
     def resolve(self, qname: str, depth: int = 0) -> Value | None:
         """What a dotted name stands for: something of the project's, or an outside name."""
@@ -316,15 +323,55 @@ class Project(Index):
         return None
 
     def returns(self, function: Function) -> str | None:
-        """The type a function returns (what it yields, for generators and context managers)."""
+        """The type of the instance a function returns (what it yields, for generators and
+        context managers)."""
+        value = self.return_value(function)
+        if isinstance(value, Inst):
+            return value.type
+        return None
+
+    def return_value(self, function: Function) -> Value | None:
+        """What a function returns: by its annotation (`-> Service`, `-> type[Router]` for a
+        class), or where it has none, by what its `return` and `yield` statements give."""
         if function.qname in self._returns:
             return self._returns[function.qname]
         self._returns[function.qname] = None
         outer = FunctionScope(self, function.parent) if function.parent else None
         scope = outer or Scope(self, function.module)
-        found = self.annotation(function.node.returns, scope)
+        node = function.node.returns
+        found: Value | None = None
+        if node is not None:
+            klass = self.class_annotation(node, scope)
+            if klass is not None:
+                found = Ref(klass)
+            else:
+                name = self.annotation(node, scope)
+                found = Inst(name) if name else None
+        else:
+            found = self._returned(function)
         self._returns[function.qname] = found
         return found
+
+    def class_annotation(self, node: ast.expr, scope: "Scope") -> str | None:
+        """The class `type[X]` (or `Type[X]`) names: a function annotated so returns a class."""
+        if not isinstance(node, ast.Subscript):
+            return None
+        base = scope.value(node.value)
+        if isinstance(base, Ref) and base.qname in TYPE_OF:
+            return self.annotation(node.slice, scope)
+        return None
+
+    def _returned(self, function: Function) -> Value | None:
+        """The first value a `return` or `yield` of an unannotated function can be told."""
+        scope = InferScope(self, function)
+        for node in own_nodes(function.node):
+            if isinstance(node, ast.Return | ast.Yield) and node.value is not None:
+                found = scope.value(node.value)
+                if found is not None and not is_ref(found, "builtins.None"):
+                    if isinstance(found, Inst):
+                        return Inst(found.type)
+                    return found
+        return None
 
 
 class Scope:
@@ -377,8 +424,7 @@ class Scope:
             if qname in project.classes:
                 return Inst(qname)
             if qname in project.functions:
-                returned = project.returns(project.functions[qname])
-                return Inst(returned) if returned else None
+                return project.return_value(project.functions[qname])
             if qname == PARTIAL and node.args:
                 return self.value(node.args[0])
             if qname == CLOSING and node.args:
@@ -477,4 +523,29 @@ class FunctionScope(Scope):
         found, value = self.lookup_local(name)
         if found:
             return value
+        return super().lookup(name)
+
+
+class InferScope(FunctionScope):
+    """Names in a function not scanned yet: a local is what its last plain assignment in the
+    body gives (enough for `client = Client(...); return client`)."""
+
+    def __init__(self, project: Project, function: Function, depth: int = 0) -> None:
+        super().__init__(project, function)
+        self.depth = depth
+
+    def lookup(self, name: str) -> Value | None:
+        found, value = self.lookup_local(name)
+        if found:
+            return value
+        if self.depth < 5:
+            assigned = None
+            for node in own_nodes(self.function.node):
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == name for t in node.targets
+                ):
+                    assigned = node.value
+            if assigned is not None:
+                inner = InferScope(self.project, self.function, self.depth + 1)
+                return inner.value(assigned)
         return super().lookup(name)
