@@ -7,7 +7,8 @@ event-loop blocking, precision judged by hand on large public codebases, and spe
 
 Recall. For each fix in the manifest, `check` runs on the tree before the fix. A blocking call
 the fix removed counts as found when some finding's chain (the call in the root, the calls on
-the way, or the blocking call itself) has a step in that file on a line of that call
+the way, or the blocking call itself), or the chain of another blocking call the finding names
+as reached through the same call in the root, has a step in that file on a line of that call
 expression: a finding elsewhere in the file does not count. ruff's ASYNC rules and
 flake8-async are scored the same way on the same files (a diagnostic on a line of the call).
 `check` then runs on the tree after the fix, and the findings whose chain still passes through
@@ -117,9 +118,13 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
         }
         ends = sorted(
             {
-                f"{f['code']} `{f['chain'][-1]['call']}` {f['path']}:{f['line']}"
+                f"{code} `{chain[-1]['call']}` {chain[-1]['path']}:{chain[-1]['line']}"
                 for f in findings
-                if any(p.path == path and first <= p.line <= last for p in check_places(f))
+                for code, chain in [
+                    (f["code"], f["chain"]),
+                    *((other["code"], other["chain"]) for other in f.get("also", [])),
+                ]
+                if any(s["path"] == path and first <= s["line"] <= last for s in chain)
             }
         )
         results.append(CallResult(fix, call, found, tuple(ends)))
@@ -188,7 +193,8 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
         "## Recall: real fixes of event-loop blocking",
         "",
         f"{len(results)} fixes in {repos} public repositories, {len(calls)} blocking calls "
-        "removed from the event loop. A call counts as found when a finding's chain has a "
+        "removed from the event loop. A call counts as found when a finding's chain (or the "
+        "chain of another blocking call it names as reached through the same call) has a "
         "step on a line of that call expression, in that file; ruff and flake8-async when a "
         "diagnostic is on such a line.",
         "",

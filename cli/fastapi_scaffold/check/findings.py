@@ -19,8 +19,10 @@ class Finding:
     chain: tuple[Step, ...]
     fix: str
     # Other blocking calls reached through the same call in the root, not reported apart: the
-    # fix is at that call.
+    # fix is at that call. `others` holds each one's rule and chain, so that it is named all
+    # the same.
     more: int = 0
+    others: tuple[tuple[Rule, tuple[Step, ...]], ...] = ()
 
     @property
     def code(self) -> str:

@@ -39,6 +39,9 @@ class Module:
     defs: dict[str, str] = field(default_factory=dict)  # name -> qualified name
     assigns: dict[str, ast.expr] = field(default_factory=dict)
     annotated: dict[str, ast.expr] = field(default_factory=dict)
+    # Its dotted path under the checked directory, where that is longer than `name`: folders
+    # without __init__.py (namespace packages) between the two.
+    dotted: str = ""
 
 
 @dataclass(eq=False)

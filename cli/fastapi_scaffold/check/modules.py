@@ -57,6 +57,8 @@ class Index:
                 dotted = ".".join(Path(rel).with_suffix("").parts)
                 dotted = dotted.removesuffix(".__init__")
                 self.modules.setdefault(dotted, module)
+                if dotted.count(".") > name.count("."):
+                    module.dotted = dotted
             modules.append(module)
         for module in modules:
             try:
@@ -208,7 +210,9 @@ def imported(module: Module, node: ast.Import | ast.ImportFrom, into: dict[str, 
         return
     base = node.module or ""
     if node.level:
-        package = module.name if module.is_package else module.name.rpartition(".")[0]
+        # Relative to the package as Python sees it, through namespace folders too.
+        name = module.dotted or module.name
+        package = name if module.is_package else name.rpartition(".")[0]
         parts = package.split(".") if package else []
         if node.level > 1:
             parts = parts[: len(parts) - (node.level - 1)]
