@@ -298,19 +298,21 @@ def test_an_unannotated_factory_is_read_through_its_return(tmp_path: Path) -> No
     }
 
 
-def test_relative_imports_across_folders_without_init(tmp_path: Path) -> None:
+def test_imports_across_folders_without_init(tmp_path: Path) -> None:
+    """Relative imports through a folder without __init__.py, and absolute ones from a
+    project checked from above its `src/`."""
     project(
         tmp_path,
         {
-            "svc/__init__.py": "",
-            "svc/deps.py": """
+            "src/svc/__init__.py": "",
+            "src/svc/deps.py": """
                 import boto3
 
 
                 def upload(data: bytes) -> None:
                     boto3.client("s3").put_object(Bucket="b", Key="k", Body=data)
             """,
-            "svc/routers/reports.py": """
+            "src/svc/routers/reports.py": """
                 from fastapi import APIRouter
 
                 from ..deps import upload
@@ -322,17 +324,24 @@ def test_relative_imports_across_folders_without_init(tmp_path: Path) -> None:
                 async def report():
                     upload(b"x")
             """,
-            "svc/main.py": """
+            "src/svc/main.py": """
                 from fastapi import FastAPI
 
                 from svc.routers import reports
 
                 app = FastAPI()
                 app.include_router(reports.router)
+
+
+                @app.post("/again")
+                async def again():
+                    reports.upload(b"y")
             """,
         },
     )
-    assert ("POST /report", "FSB302", "boto3.client('s3').put_object") in found(tmp_path)
+    reported = found(tmp_path)
+    assert ("POST /report", "FSB302", "boto3.client('s3').put_object") in reported
+    assert ("POST /again", "FSB302", "boto3.client('s3').put_object") in reported
 
 
 @pytest.mark.parametrize(
@@ -447,3 +456,61 @@ def test_a_finding_names_every_blocking_call_behind_its_call_and_never_session_a
     assert finding.call.call == "db.execute"
     assert finding.more == 1
     assert [chain[-1].call for _, chain in finding.others] == ["db.commit"]
+
+
+def test_what_lifespan_already_ran_once_is_not_reported_for_the_routes(tmp_path: Path) -> None:
+    project(
+        tmp_path,
+        {
+            "main.py": """
+                import time
+                from contextlib import asynccontextmanager
+                from functools import lru_cache
+                from pathlib import Path
+
+                from fastapi import FastAPI
+
+                _backend = None
+
+
+                def get_backend():
+                    global _backend
+                    if _backend is None:
+                        time.sleep(1)
+                        _backend = object()
+                    return _backend
+
+
+                @lru_cache(maxsize=1)
+                def knowledge() -> str:
+                    return Path("kb.yaml").read_text()
+
+
+                @lru_cache
+                def page(name: str) -> str:
+                    return Path(name).read_text()
+
+
+                @asynccontextmanager
+                async def lifespan(app):
+                    get_backend()
+                    knowledge()
+                    page("index")
+                    yield
+
+
+                app = FastAPI(lifespan=lifespan)
+
+
+                @app.get("/")
+                async def index():
+                    return get_backend(), knowledge(), page("about")
+            """,
+        },
+    )
+    assert found(tmp_path) == {
+        ("lifespan main.lifespan", "FSB001", "time.sleep"),
+        ("lifespan main.lifespan", "FSB402", "Path('kb.yaml').read_text"),
+        ("lifespan main.lifespan", "FSB402", "Path(name).read_text"),
+        ("GET /", "FSB402", "Path(name).read_text"),  # cached per argument: not warmed
+    }

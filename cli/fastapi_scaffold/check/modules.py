@@ -58,7 +58,12 @@ class Index:
                 dotted = dotted.removesuffix(".__init__")
                 self.modules.setdefault(dotted, module)
                 if dotted.count(".") > name.count("."):
+                    # Folders without __init__.py above it: Python names it from whichever
+                    # of them is on sys.path (`src/`, a service's folder), so by each.
                     module.dotted = dotted
+                    parts = dotted.split(".")
+                    for start in range(1, len(parts) - name.count(".") - 1):
+                        self.modules.setdefault(".".join(parts[start:]), module)
             modules.append(module)
         for module in modules:
             try:

@@ -26,6 +26,7 @@ from fastapi_scaffold.check.model import (
     Value,
 )
 from fastapi_scaffold.check.modules import Index
+from fastapi_scaffold.check.modules import imported as imported_names
 from fastapi_scaffold.check.syntax import is_ref, keyword, looks_like_type, own_nodes
 
 PARTIAL = "functools.partial"
@@ -539,12 +540,20 @@ class InferScope(FunctionScope):
         if found:
             return value
         if self.depth < 5:
-            assigned = None
+            assigned: ast.expr | None = None
+            imported: str | None = None
             for node in own_nodes(self.function.node):
                 if isinstance(node, ast.Assign) and any(
                     isinstance(t, ast.Name) and t.id == name for t in node.targets
                 ):
-                    assigned = node.value
+                    assigned, imported = node.value, None
+                elif isinstance(node, ast.Import | ast.ImportFrom):
+                    names: dict[str, str] = {}
+                    imported_names(self.module, node, names)
+                    if name in names:
+                        assigned, imported = None, names[name]
+            if imported is not None:
+                return self.project.resolve(imported)
             if assigned is not None:
                 inner = InferScope(self.project, self.function, self.depth + 1)
                 return inner.value(assigned)
