@@ -514,3 +514,47 @@ def test_what_lifespan_already_ran_once_is_not_reported_for_the_routes(tmp_path:
         ("lifespan main.lifespan", "FSB402", "Path(name).read_text"),
         ("GET /", "FSB402", "Path(name).read_text"),  # cached per argument: not warmed
     }
+
+
+def test_an_object_kept_on_app_state_is_followed(tmp_path: Path) -> None:
+    project(
+        tmp_path,
+        {
+            "main.py": """
+                import subprocess
+                from contextlib import asynccontextmanager
+
+                from fastapi import FastAPI, Request
+
+
+                class Extractor:
+                    def extract(self, text: str) -> str:
+                        return subprocess.run(["extract", text], check=True).stdout
+
+
+                @asynccontextmanager
+                async def lifespan(app: FastAPI):
+                    extractor = Extractor()
+                    app.state.extractor = extractor
+                    yield
+
+
+                app = FastAPI(lifespan=lifespan)
+
+
+                @app.post("/a")
+                async def a(request: Request):
+                    return request.app.state.extractor.extract("a")
+
+
+                @app.post("/b")
+                async def b():
+                    extractor = getattr(app.state, "extractor", None)
+                    return extractor.extract("b")
+            """,
+        },
+    )
+    assert found(tmp_path) == {
+        ("POST /a", "FSB403", "subprocess.run"),
+        ("POST /b", "FSB403", "subprocess.run"),
+    }

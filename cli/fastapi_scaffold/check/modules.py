@@ -33,6 +33,8 @@ class Index:
         self.files = 0
         self.lines = 0
         self.properties: set[str] = set()  # names of the project's properties
+        # `app.state.x = value`: each value, with where it was assigned.
+        self.state: dict[str, list[tuple[ast.expr, Module, Function | None]]] = {}
 
     def load(self) -> None:
         """Parse every file under the root and index its module."""
@@ -79,6 +81,7 @@ class Index:
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         module.assigns[target.id] = node.value
+                    self._state(target, node.value, module, None)
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 if node.value is not None:
                     module.assigns[node.target.id] = node.value
@@ -175,6 +178,9 @@ class Index:
                 function.partials[targets[0].id] = handed_names(value)
         else:
             targets, value, annotation = [node.target], node.annotation, True
+        if not annotation:
+            for target in targets:
+                self._state(target, value, function.module, function)
         if me is None or function.cls is None:
             return
         owners = {me, function.cls.node.name}  # `self.x = ...`, and `Config.x = ...` too
@@ -187,6 +193,18 @@ class Index:
                 function.cls.self_assigns.setdefault(target.attr, []).append(
                     (value, annotation, function.qname)
                 )
+
+
+    def _state(
+        self, target: ast.expr, value: ast.expr, module: Module, function: Function | None
+    ) -> None:
+        """`app.state.x = ...` (in lifespan, most often): what `request.app.state.x` holds."""
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Attribute)
+            and target.value.attr == "state"
+        ):
+            self.state.setdefault(target.attr, []).append((value, module, function))
 
 
 def module_name(path: Path, root: Path) -> tuple[str, bool]:

@@ -33,6 +33,7 @@ PARTIAL = "functools.partial"
 # `type[X]`: what a factory of classes returns.
 TYPE_OF = frozenset({"builtins.type", "typing.Type"})
 CLOSING = "contextlib.closing"
+GETATTR = "builtins.getattr"
 # Types whose element or value is the type wanted: `Iterator[Session]` of a dependency that
 # yields a Session, `Annotated[Session, Depends(...)]`, `Session | None`.
 UNWRAP = frozenset(
@@ -87,6 +88,7 @@ class Project(Index):
         self._globals: dict[tuple[str, str], Value | None] = {}
         self._attrs: dict[tuple[str, str], Value | None] = {}
         self._returns: dict[str, Value | None] = {}
+        self._state_values: dict[str, Value | None] = {}
         # Memos of calls.py.
         self.offloaded: dict[str, frozenset[str]] = {}
         self.rule_cache: dict[str, Rule | None] = {}
@@ -149,6 +151,8 @@ class Project(Index):
         if base is None or depth > 50:
             return None
         if isinstance(base, Member):
+            if base.name == "state" and name in self.state:
+                return self.state_value(name)
             return Member(base.qname, name)
         if isinstance(base, Inst):
             klass = self.classes.get(base.type)
@@ -187,6 +191,22 @@ class Project(Index):
                 return Member(blocking.TASK_TYPE, name)
             return None
         return Ref(blocking.canonical(f"{qname}.{name}"))
+
+    def state_value(self, name: str) -> Value | None:
+        """What `app.state.<name>` holds: the first assignment to it that can be told."""
+        if name in self._state_values:
+            return self._state_values[name]
+        self._state_values[name] = None
+        found: Value | None = None
+        for expr, module, function in self.state[name]:
+            scope = InferScope(self, function) if function else Scope(self, module)
+            found = scope.value(expr)
+            if found is not None:
+                if isinstance(found, Inst):
+                    found = Inst(found.type)
+                break
+        self._state_values[name] = found
+        return found
 
     def method(self, klass: Class, name: str, seen: frozenset[str] = frozenset()) -> str | None:
         """The method `name` of a project class, inherited from project classes too."""
@@ -430,6 +450,11 @@ class Scope:
                 return self.value(node.args[0])
             if qname == CLOSING and node.args:
                 return self.value(node.args[0])
+            if qname == GETATTR and len(node.args) > 1:
+                name = node.args[1]
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    return project.attribute(self.value(node.args[0]), name.value)
+                return None
             if qname in blocking.RETURNS:
                 return Inst(blocking.RETURNS[qname])
             if qname.rpartition(".")[2][:1].isupper():
