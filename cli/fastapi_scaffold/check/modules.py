@@ -194,7 +194,6 @@ class Index:
                     (value, annotation, function.qname)
                 )
 
-
     def _state(
         self, target: ast.expr, value: ast.expr, module: Module, function: Function | None
     ) -> None:
