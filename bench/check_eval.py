@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -47,7 +48,6 @@ from bench.eval_manifest import (
 from bench.eval_tools import (
     Place,
     Run,
-    check_places,
     count_lines,
     run_check,
     run_flake8_async,
@@ -84,6 +84,8 @@ class CodebaseResult:
     run: Run
     sampled: list[dict[str, Any]]
     judged: list[tuple[dict[str, Any], Judgement | None]]
+    cpu: float = 0.0  # CPU seconds of the run kept
+    load: float = 0.0  # the machine's 1-minute load average as it ended
 
 
 def _root(tree: Path, sub: str) -> Path:
@@ -104,7 +106,7 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
     files = sorted({_relative(call, fix.root) for call in fix.calls})
     findings = run_check(before).findings
     places: dict[str, list[Place]] = {
-        "check": [p for f in findings for p in check_places(f)],
+        "check": [p for f in findings for p in finding_places(f)],
         "ruff ASYNC": run_ruff(before, files),
         "flake8-async": run_flake8_async(before, files),
     }
@@ -137,6 +139,14 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
     return FixResult(fix, results, left, {tool: len(places[tool]) for tool in TOOLS})
 
 
+def finding_places(finding: dict[str, Any]) -> list[Place]:
+    """Every call a finding points at: the call in the root, each call on the way and the
+    blocking call itself, and the same for each other blocking call it names (`also`) as
+    reached through the same call in the root."""
+    chains = [finding["chain"], *(other["chain"] for other in finding.get("also", []))]
+    return [Place(step["path"], step["line"]) for chain in chains for step in chain]
+
+
 def _as_rooted(call: BlockingCall, sub: str) -> BlockingCall:
     """The same call with its file relative to `sub`, for reading it from the rooted tree."""
     return BlockingCall(
@@ -166,12 +176,22 @@ def score_codebase(
 ) -> CodebaseResult:
     tree = _root(checkout(codebase.repo, codebase.commit, src, mirrors), codebase.root)
     files, lines = count_lines(tree)
-    runs = [run_check(tree) for _ in range(repeats)]
-    run = min(runs, key=lambda r: r.seconds)
+    measured = [_timed(tree) for _ in range(repeats)]
+    run, cpu, load = min(measured, key=lambda m: m[0].seconds)
     picked = sample(run.findings, manifest.sample_size, manifest.seed)
     by_key = {(j.file, j.line, j.code, j.root): j for j in codebase.judgements}
     judged = [(finding, by_key.get(finding_key(finding))) for finding in picked]
-    return CodebaseResult(codebase, files, lines, run, picked, judged)
+    return CodebaseResult(codebase, files, lines, run, picked, judged, cpu, load)
+
+
+def _timed(tree: Path) -> tuple[Run, float, float]:
+    """One run of `check`, with the CPU seconds it used (which other work on the machine
+    inflates far less than wall time) and the 1-minute load average when it ended."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_check(tree)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run, cpu, os.getloadavg()[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +295,8 @@ def precision_section(results: list[CodebaseResult]) -> list[str]:
         "## Precision: findings on large codebases, judged by hand",
         "",
         "| codebase | repository@commit | .py files | lines | findings | judged | real | "
-        "precision | time (s) | lines/s | peak RSS (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "precision | time (s) | lines/s | CPU (s) | lines/CPU s | load | peak RSS (MiB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     total_judged = total_real = 0
     fp_kinds: Counter[str] = Counter()
@@ -290,7 +310,8 @@ def precision_section(results: list[CodebaseResult]) -> list[str]:
             f"| {r.codebase.id} | {r.codebase.repo}@{r.codebase.commit[:10]} | {r.files} | "
             f"{r.lines:,} | {len(r.run.findings)} | {len(judged)}/{len(r.sampled)} | {real} | "
             f"{_percent(real, len(judged))} | {r.run.seconds:.1f} | "
-            f"{r.lines / r.run.seconds:,.0f} | {r.run.peak_rss_mib:.0f} |"
+            f"{r.lines / r.run.seconds:,.0f} | {r.cpu:.1f} | "
+            f"{r.lines / r.cpu if r.cpu else 0:,.0f} | {r.load:.1f} | {r.run.peak_rss_mib:.0f} |"
         )
     lines += ["", f"Overall: {_percent(total_real, total_judged)} of judged findings are real."]
     if fp_kinds:

@@ -64,10 +64,8 @@ def run_check(root: Path) -> Run:
 
 def check_places(finding: dict[str, Any]) -> list[Place]:
     """Every call a finding points at: the call in the root, each call on the way, and the
-    blocking call itself (the last step); and the same for each other blocking call it names
-    as reached through the same call in the root (`also`)."""
-    chains = [finding["chain"], *(other["chain"] for other in finding.get("also", []))]
-    return [Place(step["path"], step["line"]) for chain in chains for step in chain]
+    blocking call itself (the last step)."""
+    return [Place(step["path"], step["line"]) for step in finding["chain"]]
 
 
 def run_ruff(root: Path, files: Sequence[str]) -> list[Place]:

@@ -11,7 +11,16 @@ import ast
 from fastapi_scaffold.check import blocking
 from fastapi_scaffold.check.blocking import Rule
 from fastapi_scaffold.check.hierarchy import implementations
-from fastapi_scaffold.check.model import Function, FunctionNode, Inst, Member, Ref, Step, Value
+from fastapi_scaffold.check.model import (
+    Function,
+    FunctionNode,
+    Inst,
+    Member,
+    Ref,
+    Step,
+    Value,
+    failure,
+)
 from fastapi_scaffold.check.modules import imported as imported_names
 from fastapi_scaffold.check.roots import Declarations
 from fastapi_scaffold.check.scopes import PARTIAL, CallKey, FunctionScope, Project, Scope
@@ -73,6 +82,7 @@ def offloaded_params(project: Project, function: Function) -> frozenset[str]:
     if function.qname in project.offloaded:
         return project.offloaded[function.qname]
     project.offloaded[function.qname] = frozenset()
+    project.index_function(function)
     params = {a.arg for a in all_args(function.node.args)}
     found: set[str] = set()
     scope = FunctionScope(project, function) if function.handoffs else None
@@ -100,6 +110,22 @@ def rule_for(project: Project, qname: str) -> Rule | None:
     return project.rule_cache[qname]
 
 
+def scan(project: Project, function: Function) -> None:
+    """Scan a function's body, once: the first time a root reaches it (or, for a function that
+    may declare roots, before roots are gathered). Most of a large project is never reached."""
+    if function.scanned:
+        return
+    function.scanned = True
+    try:
+        project.index_function(function)
+        Scan(project, function).run()
+    except Exception as exc:  # nested thousands deep, or a fault of the checker's: go on
+        function.edges.clear()
+        function.blocking.clear()
+        where = f"{function.module.rel}:{function.node.lineno}: {function.qualname}"
+        project.errors.append(f"{where}: {failure(exc)}; not checked")
+
+
 def reach(project: Project, qname: str, active: set[str] | None = None) -> Reached:
     """Every blocking call a function reaches on the loop, each with its shortest chain
     found; memoised, so a function shared by many routes is walked once."""
@@ -110,6 +136,7 @@ def reach(project: Project, qname: str, active: set[str] | None = None) -> Reach
         return {}
     active.add(qname)
     function = project.functions[qname]
+    scan(project, function)
     found: Reached = {}
     for step, rule in function.blocking:
         found.setdefault((step.path, step.line, step.column, step.call), ((step,), rule))

@@ -5,7 +5,7 @@ import ast
 from dataclasses import dataclass
 
 from fastapi_scaffold.check.blocking import Rule
-from fastapi_scaffold.check.calls import reach
+from fastapi_scaffold.check.calls import reach, scan
 from fastapi_scaffold.check.hierarchy import implementations
 from fastapi_scaffold.check.model import Function, Step, failure
 from fastapi_scaffold.check.roots import Root
@@ -91,6 +91,7 @@ def warmed_at_start(project: Project, roots: list[Root]) -> set[tuple[str, str]]
             continue
         seen.add(qname)
         function = project.functions[qname]
+        scan(project, function)
         if runs_once(function):
             warmed.add((function.module.rel, function.qualname))
         stack.extend(target for _, target in function.edges)

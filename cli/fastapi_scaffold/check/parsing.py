@@ -16,6 +16,17 @@ from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES, NotRead, open_s
 
 NOQA = re.compile(r"#\s*noqa(?::[\s]*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 TOO_DEEP = "nested too deeply to parse (past Python's recursion limit)"
+# What a function body that declares roots (modules.DECLARING), or keeps something on
+# `app.state`, or decorates a nested handler, must name.
+DECLARES = re.compile(
+    r"FastAPI|APIRouter|Starlette|Router|include_router|add_api_|add_websocket_route"
+    r"|add_exception_handler|add_middleware|add_event_handler|Depends|Security|Middleware"
+    r"|\.state\b"
+    r"|^\s+@\w+(?:\.\w+)*\.(?:get|post|put|patch|delete|head|options|trace|api_route|route"
+    r"|websocket|websocket_route|middleware|exception_handler|on_event)\("
+    r"|^\s+@\w+(?:\.\w+)*\([^)]*\.(?:get|post|put|patch|delete|api_route|websocket)\b",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,9 @@ class Parsed:
     error: tuple[int | None, str] | None
     noqa: dict[int, frozenset[str] | None]
     lines: int
+    # Whether its text names anything that can declare a root or keep state on the app from
+    # inside a function: only then are its function bodies indexed before a root reaches them.
+    declares: bool = True
 
 
 # Parses by file, kept while the file is unchanged: checking a project again (an editor, the
@@ -74,7 +88,7 @@ def _parse(source: bytes, path: Path) -> Parsed:
         error = (None, TOO_DEEP)
     except ValueError as exc:  # a NUL byte, on some Pythons
         error = (None, f"cannot be parsed ({exc})")
-    return Parsed(tree, error, _noqa(text), lines)
+    return Parsed(tree, error, _noqa(text), lines, DECLARES.search(text) is not None)
 
 
 def _parse_newer(source: bytes) -> ast.Module | None:

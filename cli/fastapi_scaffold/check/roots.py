@@ -321,9 +321,8 @@ def declare_module_roots(project: Project) -> None:
             project.errors.append(f"{module.rel}: {failure(exc)}; its module level not checked")
 
 
-def roots(project: Project) -> list[Root]:
-    """Every function declared to FastAPI that it runs on the loop, labelled as a user reads
-    it (`GET /v1/items/{item_id}`, `dependency current_user`), once per function and label."""
+def declare_middleware_roots(project: Project) -> None:
+    """The `dispatch` of every project subclass of BaseHTTPMiddleware, added or not."""
     for klass in project.classes.values():
         try:
             is_middleware = is_base_http_middleware(project, klass)
@@ -334,6 +333,11 @@ def roots(project: Project) -> list[Root]:
         if is_middleware and "dispatch" in klass.methods:
             project.has_app = True
             project.roots.append(RootDecl("middleware", klass.methods["dispatch"]))
+
+
+def roots(project: Project) -> list[Root]:
+    """Every function declared to FastAPI that it runs on the loop, labelled as a user reads
+    it (`GET /v1/items/{item_id}`, `dependency current_user`), once per function and label."""
     found: dict[tuple[str, str], Root] = {}
     for decl in project.roots:
         function = project.functions.get(decl.function)
@@ -406,6 +410,7 @@ def wrappers(project: Project, function: Function) -> list[str]:
 def nested_coroutines(project: Project, function: Function, depth: int = 0) -> list[str]:
     """The `async def`s defined inside a function, at any depth: a decorator's wrappers."""
     found: list[str] = []
+    project.index_function(function)
     for qname in function.local_defs.values():
         inner = project.functions.get(qname)
         if inner is None or depth > 5:

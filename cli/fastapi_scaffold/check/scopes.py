@@ -253,6 +253,7 @@ class Project(Index):
         self._attrs[key] = None
         value: Value | None = None
         scope = self.class_scope(klass)
+        self.index_class(klass)
         if name in klass.body_annotations:
             found = self.annotation(klass.body_annotations[name], scope)
             value = Inst(found) if found else None
@@ -537,6 +538,7 @@ class FunctionScope(Scope):
         while function is not None:
             if env is not None and name in env:
                 return True, env[name]
+            self.project.index_function(function)
             if name in function.local_defs:
                 return True, Ref(function.local_defs[name])
             function = function.parent
