@@ -245,8 +245,9 @@ class Scan(FunctionScope):
             if method is not None:
                 self.edge(manager, manager, method)
             return
-        rule = rule_for(self.project, blocking.canonical(f"{value.type}.__enter__"))
-        if rule is not None:
+        entered = blocking.canonical(f"{value.type}.__enter__")
+        rule = rule_for(self.project, entered)
+        if rule is not None and entered in rule.calls:  # named: most managers wait at exit
             self.function.blocking.append((self.step(manager, manager), rule))
 
     def bind(self, target: ast.expr, value: ast.expr) -> None:
