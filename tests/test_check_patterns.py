@@ -383,6 +383,7 @@ def test_the_table_knows_the_blocking_calls_of_common_libraries(
     [
         ("from kubernetes import client", "client.CoreV1Api()"),
         ("import boto3", "boto3.session.Session"),
+        ("import boto3", "boto3.client('s3', aws_access_key_id='k', aws_secret_access_key='s')"),
         ("from pymongo import MongoClient", "MongoClient().get_database('shop')"),
         ("import duckdb", "rel.filter('x > 1').limit(5)"),
         ("from openai import OpenAI", "OpenAI().with_options(timeout=1)"),

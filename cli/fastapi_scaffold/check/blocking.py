@@ -561,6 +561,15 @@ NOT_BLOCKING = tuple(
     )
 )
 
+# Client constructors that do I/O only to find credentials (boto3's chain reads ~/.aws and may
+# ask the instance metadata service): given this keyword, they do none.
+QUIET_WITH_KEYWORD = {
+    "boto3.client": "aws_access_key_id",
+    "boto3.resource": "aws_access_key_id",
+    "boto3.session.Session.client": "aws_access_key_id",
+    "boto3.session.Session.resource": "aws_access_key_id",
+}
+
 # Other names for the same class, as different imports reach it: mapped to the name above.
 ALIASES = {
     "requests.sessions.Session": "requests.Session",

@@ -388,6 +388,9 @@ class Scan(FunctionScope):
         else:
             qname = blocking.canonical(callee.qname)
         rule = rule_for(project, qname)
+        quiet = blocking.QUIET_WITH_KEYWORD.get(qname)
+        if quiet is not None and any(k.arg == quiet for k in node.keywords):
+            return  # a client given its credentials: nothing to look up
         if rule is not None:
             self.function.blocking.append((self.step(node, node.func), rule))
 
