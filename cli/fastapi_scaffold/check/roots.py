@@ -315,6 +315,8 @@ def is_base_http_middleware(
 def declare_module_roots(project: Project) -> None:
     """What each module's own statements declare (function bodies: see calls.Scan)."""
     for module in list({id(m): m for m in project.modules.values()}.values()):
+        if not module.eager:
+            continue  # its text names nothing that declares a root (parsing.DECLARES)
         try:
             ModuleScan(project, module).run()
         except Exception as exc:  # a fault of the checker's, met on this file: go on
