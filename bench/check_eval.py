@@ -7,7 +7,8 @@ event-loop blocking, precision judged by hand on large public codebases, and spe
 
 Recall. For each fix in the manifest, `check` runs on the tree before the fix. A blocking call
 the fix removed counts as found when some finding's chain (the call in the root, the calls on
-the way, or the blocking call itself) has a step in that file on a line of that call
+the way, or the blocking call itself), or the chain of another blocking call the finding names
+as reached through the same call in the root, has a step in that file on a line of that call
 expression: a finding elsewhere in the file does not count. ruff's ASYNC rules and
 flake8-async are scored the same way on the same files (a diagnostic on a line of the call).
 `check` then runs on the tree after the fix, and the findings whose chain still passes through
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -46,7 +48,6 @@ from bench.eval_manifest import (
 from bench.eval_tools import (
     Place,
     Run,
-    check_places,
     count_lines,
     run_check,
     run_flake8_async,
@@ -83,6 +84,8 @@ class CodebaseResult:
     run: Run
     sampled: list[dict[str, Any]]
     judged: list[tuple[dict[str, Any], Judgement | None]]
+    cpu: float = 0.0  # CPU seconds of the run kept
+    load: float = 0.0  # the machine's 1-minute load average as it ended
 
 
 def _root(tree: Path, sub: str) -> Path:
@@ -103,7 +106,7 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
     files = sorted({_relative(call, fix.root) for call in fix.calls})
     findings = run_check(before).findings
     places: dict[str, list[Place]] = {
-        "check": [p for f in findings for p in check_places(f)],
+        "check": [p for f in findings for p in finding_places(f)],
         "ruff ASYNC": run_ruff(before, files),
         "flake8-async": run_flake8_async(before, files),
     }
@@ -117,9 +120,13 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
         }
         ends = sorted(
             {
-                f"{f['code']} `{f['chain'][-1]['call']}` {f['path']}:{f['line']}"
+                f"{code} `{chain[-1]['call']}` {chain[-1]['path']}:{chain[-1]['line']}"
                 for f in findings
-                if any(p.path == path and first <= p.line <= last for p in check_places(f))
+                for code, chain in [
+                    (f["code"], f["chain"]),
+                    *((other["code"], other["chain"]) for other in f.get("also", [])),
+                ]
+                if any(s["path"] == path and first <= s["line"] <= last for s in chain)
             }
         )
         results.append(CallResult(fix, call, found, tuple(ends)))
@@ -130,6 +137,14 @@ def score_fix(fix: Fix, src: Path, mirrors: Path) -> FixResult:
         if any((s["path"], s["function"].split(".")[-1]) in fixed for s in finding["chain"])
     ]
     return FixResult(fix, results, left, {tool: len(places[tool]) for tool in TOOLS})
+
+
+def finding_places(finding: dict[str, Any]) -> list[Place]:
+    """Every call a finding points at: the call in the root, each call on the way and the
+    blocking call itself, and the same for each other blocking call it names (`also`) as
+    reached through the same call in the root."""
+    chains = [finding["chain"], *(other["chain"] for other in finding.get("also", []))]
+    return [Place(step["path"], step["line"]) for chain in chains for step in chain]
 
 
 def _as_rooted(call: BlockingCall, sub: str) -> BlockingCall:
@@ -161,12 +176,22 @@ def score_codebase(
 ) -> CodebaseResult:
     tree = _root(checkout(codebase.repo, codebase.commit, src, mirrors), codebase.root)
     files, lines = count_lines(tree)
-    runs = [run_check(tree) for _ in range(repeats)]
-    run = min(runs, key=lambda r: r.seconds)
+    measured = [_timed(tree) for _ in range(repeats)]
+    run, cpu, load = min(measured, key=lambda m: m[0].seconds)
     picked = sample(run.findings, manifest.sample_size, manifest.seed)
     by_key = {(j.file, j.line, j.code, j.root): j for j in codebase.judgements}
     judged = [(finding, by_key.get(finding_key(finding))) for finding in picked]
-    return CodebaseResult(codebase, files, lines, run, picked, judged)
+    return CodebaseResult(codebase, files, lines, run, picked, judged, cpu, load)
+
+
+def _timed(tree: Path) -> tuple[Run, float, float]:
+    """One run of `check`, with the CPU seconds it used (which other work on the machine
+    inflates far less than wall time) and the 1-minute load average when it ended."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_check(tree)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run, cpu, os.getloadavg()[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +213,8 @@ def recall_section(results: list[FixResult], kinds: dict[str, str]) -> list[str]
         "## Recall: real fixes of event-loop blocking",
         "",
         f"{len(results)} fixes in {repos} public repositories, {len(calls)} blocking calls "
-        "removed from the event loop. A call counts as found when a finding's chain has a "
+        "removed from the event loop. A call counts as found when a finding's chain (or the "
+        "chain of another blocking call it names as reached through the same call) has a "
         "step on a line of that call expression, in that file; ruff and flake8-async when a "
         "diagnostic is on such a line.",
         "",
@@ -269,8 +295,8 @@ def precision_section(results: list[CodebaseResult]) -> list[str]:
         "## Precision: findings on large codebases, judged by hand",
         "",
         "| codebase | repository@commit | .py files | lines | findings | judged | real | "
-        "precision | time (s) | lines/s | peak RSS (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "precision | time (s) | lines/s | CPU (s) | lines/CPU s | load | peak RSS (MiB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     total_judged = total_real = 0
     fp_kinds: Counter[str] = Counter()
@@ -284,7 +310,8 @@ def precision_section(results: list[CodebaseResult]) -> list[str]:
             f"| {r.codebase.id} | {r.codebase.repo}@{r.codebase.commit[:10]} | {r.files} | "
             f"{r.lines:,} | {len(r.run.findings)} | {len(judged)}/{len(r.sampled)} | {real} | "
             f"{_percent(real, len(judged))} | {r.run.seconds:.1f} | "
-            f"{r.lines / r.run.seconds:,.0f} | {r.run.peak_rss_mib:.0f} |"
+            f"{r.lines / r.run.seconds:,.0f} | {r.cpu:.1f} | "
+            f"{r.lines / r.cpu if r.cpu else 0:,.0f} | {r.load:.1f} | {r.run.peak_rss_mib:.0f} |"
         )
     lines += ["", f"Overall: {_percent(total_real, total_judged)} of judged findings are real."]
     if fp_kinds:

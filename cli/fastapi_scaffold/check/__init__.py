@@ -131,7 +131,7 @@ def _silenced(finding: Finding, noqa: dict[str, dict[int, frozenset[str] | None]
 def _one_per_call(findings: list[Finding]) -> list[Finding]:
     """One finding per root and call in it that leads to blocking: inlining one `db.get_item()`
     reaches a connect, a cursor, an execute; the fix is at the one call. The shortest chain is
-    shown, the others counted."""
+    shown, the others listed under it."""
     groups: dict[tuple[str, str, str, int, int], list[Finding]] = {}
     for finding in findings:
         first = finding.chain[0]
@@ -140,6 +140,7 @@ def _one_per_call(findings: list[Finding]) -> list[Finding]:
     kept = []
     for group in groups.values():
         group.sort(key=lambda f: (len(f.chain), f.call.path, f.call.line, f.call.column))
-        kept.append(replace(group[0], more=len(group) - 1))
+        others = tuple((f.rule, f.chain) for f in group[1:])
+        kept.append(replace(group[0], more=len(group) - 1, others=others))
     kept.sort(key=lambda f: (f.call.path, f.call.line, f.call.column, f.root.label))
     return kept

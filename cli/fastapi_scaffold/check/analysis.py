@@ -8,10 +8,12 @@ The passes, each in its own module:
 2. modules.py: index every module: its imports, functions and classes (nested ones too).
 3. roots.py: what each module's statements declare to FastAPI (routes, dependencies,
    middleware, lifespan, event and exception handlers).
-4. calls.py: scan each function body once for what it calls, what blocks, and the roots it
-   declares, naming values with scopes.py (what a name, attribute or annotation stands for).
-5. roots.py keeps the roots that run on the loop; calls.py walks the calls from each, memoising
-   per function what blocking calls it reaches; findings.py gives each its chain and its fix.
+4. calls.py: scan a function body for what it calls, what blocks, and the roots it declares,
+   naming values with scopes.py (what a name, attribute or annotation stands for): first the
+   bodies that may declare roots, then the roots themselves.
+5. roots.py keeps the roots that run on the loop; calls.py walks the calls from each, scanning
+   each function it reaches once and memoising what blocking calls it reaches; findings.py
+   gives each its chain and its fix. A function no root reaches is never scanned.
 
 A file or function that cannot be checked (unreadable, nested too deeply, or a fault of the
 checker's met there) is named in `Project.errors`, and the rest is checked all the same.
@@ -21,11 +23,16 @@ import gc
 from pathlib import Path
 
 from fastapi_scaffold.check.blocking import Rule
-from fastapi_scaffold.check.calls import Scan
+from fastapi_scaffold.check.calls import scan
 from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES
 from fastapi_scaffold.check.findings import Finding, findings
-from fastapi_scaffold.check.model import failure
-from fastapi_scaffold.check.roots import Root, declare_module_roots, roots
+from fastapi_scaffold.check.roots import (
+    Root,
+    declare_middleware_roots,
+    declare_module_roots,
+    roots,
+    wrappers,
+)
 from fastapi_scaffold.check.scopes import Project
 
 
@@ -51,12 +58,14 @@ def _analyse(
     project.load()
     declare_module_roots(project)
     for function in list(project.functions.values()):
-        try:
-            Scan(project, function).run()
-        except Exception as exc:  # nested thousands deep, or a fault of the checker's: go on
-            function.edges.clear()
-            function.blocking.clear()
-            where = f"{function.module.rel}:{function.node.lineno}: {function.qualname}"
-            project.errors.append(f"{where}: {failure(exc)}; not checked")
+        if function.declares:
+            scan(project, function)
+    declare_middleware_roots(project)
+    for decl in list(project.roots):
+        declared = project.functions.get(decl.function)
+        if declared is not None:
+            scan(project, declared)
+            for wrapper in wrappers(project, declared):
+                scan(project, project.functions[wrapper])
     found_roots = roots(project)
     return project, found_roots, findings(project, found_roots)

@@ -1,5 +1,6 @@
 """The one table of blocking APIs: what blocks the event loop, its rule code, and what to use
-instead. Everything `check` knows about third-party libraries lives in this module.
+instead. Everything `check` knows about third-party libraries lives in this module and in
+library_names.py (what their calls return, their aliases, their calls that do no I/O).
 
 Names are fully qualified, as an import would reach them:
 
@@ -14,6 +15,28 @@ declares blocking in its pyproject.toml.
 """
 
 from dataclasses import dataclass
+
+from fastapi_scaffold.check.library_names import (
+    ALIASES,
+    DBAPI_DRIVERS,
+    DUCKDB_RUNS,
+    FAMILIES,
+    NOT_BLOCKING,
+    PROPERTIES,
+    QUIET_WITH_KEYWORD,
+    RETURNS,
+    canonical,
+)
+
+__all__ = [
+    "ALIASES",
+    "FAMILIES",
+    "NOT_BLOCKING",
+    "PROPERTIES",
+    "QUIET_WITH_KEYWORD",
+    "RETURNS",
+    "canonical",
+]
 
 PREFIX = "FSB"
 
@@ -59,13 +82,12 @@ _SESSION_METHODS = (
     "refresh",
     "get",
     "get_one",
-    "add",
-    "add_all",
     "merge",
-    "delete",
     "close",
     "connection",
 )
+# `Session.add`, `add_all`, `delete` and `expunge` only stage changes in memory: the I/O is in
+# the `flush` or `commit` after them, where a finding points the user to.
 
 
 def _methods(owner: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -80,6 +102,16 @@ RULES: tuple[Rule, ...] = (
         "`await asyncio.sleep(...)` (or `await anyio.sleep(...)`)",
         ("time.sleep",),
         ruff=("ASYNC251",),
+    ),
+    Rule(
+        "FSB002",
+        "thread-wait",
+        "waiting for a thread, a future or a queue holds the event loop until it is done",
+        "`await asyncio.wrap_future(future)` / `await loop.run_in_executor(...)`",
+        _methods("concurrent.futures.Future", ("result", "exception"))
+        + _methods("concurrent.futures", ("wait", "as_completed"))
+        + ("threading.Thread.join", "threading.Event.wait", "queue.Queue.get", "queue.Queue.join")
+        + _methods("multiprocessing.pool.Pool", ("map", "starmap", "apply", "join")),
     ),
     Rule(
         "FSB101",
@@ -105,6 +137,19 @@ RULES: tuple[Rule, ...] = (
         _methods("httpx", (*_HTTP_VERBS, "stream"))
         + _methods("httpx.Client", (*_HTTP_VERBS, "send", "stream")),
         ruff=("ASYNC210", "ASYNC212"),
+    ),
+    Rule(
+        "FSB104",
+        "http-client-sync",
+        "a sync HTTP client waits for the network on the event loop",
+        "httpx.AsyncClient (`await client.get(...)`)",
+        _methods("urllib3", ("request",))
+        + _methods("urllib3.PoolManager", ("request", "urlopen", "request_encode_url"))
+        + _methods("http.client.HTTPConnection", ("connect", "request", "getresponse"))
+        + _methods("http.client.HTTPSConnection", ("connect", "request", "getresponse"))
+        + _methods("primp", (*_HTTP_VERBS,))
+        + _methods("primp.Client", (*_HTTP_VERBS,)),
+        ruff=("ASYNC210",),
     ),
     Rule(
         "FSB201",
@@ -143,6 +188,49 @@ RULES: tuple[Rule, ...] = (
         + _methods(
             "sqlalchemy.engine.Connection",
             ("execute", "exec_driver_sql", "scalar", "scalars", "commit", "rollback", "close"),
+        ),
+    ),
+    Rule(
+        "FSB206",
+        "duckdb",
+        "DuckDB runs the query (and reads its files) on the event loop",
+        "`await anyio.to_thread.run_sync(...)` on a cursor of its own (DuckDB has no async API)",
+        ("duckdb.connect", "duckdb.DuckDBPyConnection.*")
+        + _methods("duckdb", ("sql", "query", "execute", "read_csv", "read_parquet", "read_json"))
+        + _methods("duckdb.DuckDBPyRelation", DUCKDB_RUNS),
+    ),
+    Rule(
+        "FSB207",
+        "clickhouse",
+        "a sync ClickHouse client waits for the server on the event loop",
+        "clickhouse-connect's `get_async_client` (or aiochclient)",
+        (
+            "clickhouse_driver.Client.*",
+            "clickhouse_connect.get_client",
+            "clickhouse_connect.create_client",
+            "clickhouse_connect.driver.client.Client.*",
+        ),
+    ),
+    Rule(
+        "FSB208",
+        "pymongo",
+        "pymongo waits for MongoDB on the event loop",
+        "pymongo's AsyncMongoClient (or motor)",
+        (
+            "pymongo.MongoClient.*",
+            "pymongo.database.Database.*",
+            "pymongo.collection.Collection.*",
+        ),
+    ),
+    Rule(
+        "FSB209",
+        "dbapi-driver",
+        "a sync database driver waits for the server on the event loop",
+        "the driver's async counterpart (aiomysql, asyncpg, psycopg's AsyncConnection...)",
+        tuple(
+            pattern
+            for module, connection, cursor in DBAPI_DRIVERS
+            for pattern in (f"{module}.connect", f"{connection}.*", f"{cursor}.*")
         ),
     ),
     Rule(
@@ -199,6 +287,103 @@ RULES: tuple[Rule, ...] = (
         ("smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.SMTP.*", "smtplib.SMTP_SSL.*"),
     ),
     Rule(
+        "FSB306",
+        "search-engine",
+        "a sync Elasticsearch/OpenSearch client waits for the cluster on the event loop",
+        "AsyncElasticsearch / AsyncOpenSearch",
+        ("elasticsearch.Elasticsearch.*", "opensearchpy.OpenSearch.*"),
+    ),
+    Rule(
+        "FSB307",
+        "kubernetes",
+        "the kubernetes client waits for the API server on the event loop",
+        "kubernetes_asyncio",
+        (
+            "kubernetes.client.Api.*",
+            "kubernetes.config.load_kube_config",
+            "kubernetes.config.load_incluster_config",
+            "kubernetes.config.new_client_from_config",
+            "kubernetes.watch.Watch.stream",
+            "kubernetes.stream.stream",
+        ),
+    ),
+    Rule(
+        "FSB308",
+        "object-storage",
+        "a sync object-storage client waits for the service on the event loop",
+        "the SDK's async client (azure's `.aio`, gcloud-aio-storage, miniopy-async)",
+        (
+            "minio.Minio.*",
+            "google.cloud.storage.Client.*",
+            "google.cloud.storage.Bucket.*",
+            "google.cloud.storage.Blob.*",
+            "azure.storage.blob.BlobServiceClient.*",
+            "azure.storage.blob.ContainerClient.*",
+            "azure.storage.blob.BlobClient.*",
+        ),
+    ),
+    Rule(
+        "FSB309",
+        "ssh-ftp",
+        "an SSH/SFTP/FTP session waits for the remote host on the event loop",
+        "asyncssh (or aioftp)",
+        (
+            "paramiko.SSHClient.*",
+            "paramiko.SFTPClient.*",
+            "ftplib.FTP",
+            "ftplib.FTP_TLS",
+            "ftplib.FTP.*",
+            "ftplib.FTP_TLS.*",
+        ),
+    ),
+    Rule(
+        "FSB310",
+        "message-queue",
+        "a sync message-queue client waits for the broker on the event loop",
+        "aio-pika / aiokafka (or `await anyio.to_thread.run_sync(...)`)",
+        (
+            "pika.BlockingConnection",
+            "pika.BlockingConnection.*",
+            "pika.adapters.blocking_connection.BlockingChannel.*",
+            "kafka.KafkaProducer",
+            "kafka.KafkaProducer.*",
+            "kafka.KafkaConsumer",
+            "kafka.KafkaConsumer.*",
+            "confluent_kafka.Producer.flush",
+            "confluent_kafka.Producer.poll",
+            "confluent_kafka.Consumer.*",
+            "karton.core.backend.KartonBackend",
+            "karton.core.backend.KartonBackend.*",
+            "karton.core.inspect.KartonState",
+            "karton.core.Producer",
+            "karton.core.Producer.send_task",
+        ),
+    ),
+    Rule(
+        "FSB311",
+        "api-client-sync",
+        "a sync API client (an LLM, Slack, Vault, a JWKS endpoint) waits for the service on "
+        "the event loop",
+        "the SDK's async client (`AsyncOpenAI`, `AsyncAnthropic`, `AsyncWebClient`...)",
+        (
+            "openai.OpenAI.*",
+            "openai.AzureOpenAI.*",
+            "anthropic.Anthropic.*",
+            "groq.Groq.*",
+            "cohere.Client.*",
+            "cohere.ClientV2.*",
+            "google.genai.Client.*",
+            "slack_sdk.WebClient.*",
+            "hvac.Client.*",
+            "jwt.PyJWKClient.*",
+            "geoip2.webservice.Client.*",
+        )
+        + _methods(
+            "litellm",
+            ("completion", "embedding", "text_completion", "image_generation", "transcription"),
+        ),
+    ),
+    Rule(
         "FSB401",
         "open",
         "open() and file reads/writes wait for the disk on the event loop",
@@ -213,6 +398,21 @@ RULES: tuple[Rule, ...] = (
         "anyio.Path (`await anyio.Path(p).read_text()`)",
         _methods("pathlib.Path", ("read_text", "read_bytes", "write_text", "write_bytes", "open")),
         ruff=("ASYNC230", "ASYNC240"),
+    ),
+    Rule(
+        "FSB404",
+        "disk-sync",
+        "copying, moving or locking files, or looking up a disk database, waits for the disk on "
+        "the event loop",
+        "`await anyio.to_thread.run_sync(...)`",
+        _methods(
+            "shutil",
+            ("copy", "copy2", "copyfile", "copytree", "move", "rmtree", "make_archive"),
+        )
+        + ("shutil.unpack_archive", "fcntl.flock", "fcntl.lockf", "portalocker.lock")
+        + _methods("filelock.FileLock", ("acquire", "__enter__"))
+        + _methods("filelock.SoftFileLock", ("acquire", "__enter__"))
+        + ("geoip2.database.Reader.*", "maxminddb.Reader.get"),
     ),
     Rule(
         "FSB403",
@@ -262,116 +462,6 @@ def project_rule(modules: tuple[str, ...]) -> Rule:
     )
 
 
-# Calls that match a wildcard above but do no I/O.
-NOT_BLOCKING = tuple(
-    sorted(
-        {
-            "docker.errors.*",
-            "docker.types.*",
-            "redis.Redis.pipeline",
-            "redis.Redis.pubsub",
-            "redis.Redis.lock",
-            "redis.Redis.register_script",
-            "redis.Redis.from_url",
-            "redis.Redis.from_pool",
-            "botocore.client.BaseClient.get_paginator",
-            "botocore.client.BaseClient.get_waiter",
-            "botocore.client.BaseClient.can_paginate",
-            "botocore.client.BaseClient.generate_presigned_url",
-            "psycopg2.extensions.connection.close",
-            "psycopg2.extensions.cursor.close",
-            "psycopg2.extensions.cursor.mogrify",
-            "sqlite3.Cursor.close",
-            "psycopg.Cursor.close",
-        }
-    )
-)
-
-# Other names for the same class, as different imports reach it: mapped to the name above.
-ALIASES = {
-    "requests.sessions.Session": "requests.Session",
-    "requests.session": "requests.Session",
-    "httpx._client.Client": "httpx.Client",
-    "psycopg2._psycopg.connection": "psycopg2.extensions.connection",
-    "psycopg2._psycopg.cursor": "psycopg2.extensions.cursor",
-    "psycopg.connection.Connection": "psycopg.Connection",
-    "psycopg.cursor.Cursor": "psycopg.Cursor",
-    "sqlmodel.Session": "sqlalchemy.orm.Session",
-    "sqlmodel.orm.session.Session": "sqlalchemy.orm.Session",
-    "sqlalchemy.orm.session.Session": "sqlalchemy.orm.Session",
-    "sqlalchemy.orm.session.sessionmaker": "sqlalchemy.orm.sessionmaker",
-    "sqlalchemy.Engine": "sqlalchemy.engine.Engine",
-    "sqlalchemy.engine.base.Engine": "sqlalchemy.engine.Engine",
-    "sqlalchemy.Connection": "sqlalchemy.engine.Connection",
-    "sqlalchemy.engine.base.Connection": "sqlalchemy.engine.Connection",
-    "redis.StrictRedis": "redis.Redis",
-    "redis.client.Redis": "redis.Redis",
-    "redis.client.StrictRedis": "redis.Redis",
-    "boto3.Session": "boto3.session.Session",
-    "docker.client.DockerClient": "docker.DockerClient",
-    "pathlib.PosixPath": "pathlib.Path",
-    "pathlib.WindowsPath": "pathlib.Path",
-    "celery.Task": "celery.app.task.Task",
-    "celery.app.base.Celery": "celery.Celery",
-    "celery.canvas.signature": "celery.canvas.Signature",
-    "celery.signature": "celery.canvas.Signature",
-}
-
-# What a call returns, where that is not an instance of the name called: so that methods on
-# the result are recognised (`engine = create_engine(...)`, then `engine.connect()`). Keys are
-# canonical names; `T.m` is the method m of T, `T.__call__` calling an instance of T.
-RETURNS = {
-    "psycopg2.connect": "psycopg2.extensions.connection",
-    "psycopg2.extensions.connection.cursor": "psycopg2.extensions.cursor",
-    "psycopg.connect": "psycopg.Connection",
-    "psycopg.Connection.connect": "psycopg.Connection",
-    "psycopg.Connection.cursor": "psycopg.Cursor",
-    "psycopg.Connection.execute": "psycopg.Cursor",
-    "sqlite3.connect": "sqlite3.Connection",
-    "sqlite3.Connection.cursor": "sqlite3.Cursor",
-    "sqlite3.Connection.execute": "sqlite3.Cursor",
-    "sqlalchemy.create_engine": "sqlalchemy.engine.Engine",
-    "sqlalchemy.engine.create_engine": "sqlalchemy.engine.Engine",
-    "sqlmodel.create_engine": "sqlalchemy.engine.Engine",
-    "sqlalchemy.engine.Engine.connect": "sqlalchemy.engine.Connection",
-    "sqlalchemy.engine.Engine.begin": "sqlalchemy.engine.Connection",
-    "sqlalchemy.orm.sessionmaker": "sqlalchemy.orm.sessionmaker",
-    "sqlalchemy.orm.sessionmaker.__call__": "sqlalchemy.orm.Session",
-    "sqlalchemy.orm.sessionmaker.begin": "sqlalchemy.orm.Session",
-    "redis.from_url": "redis.Redis",
-    "redis.Redis.from_url": "redis.Redis",
-    "redis.Redis.pipeline": "redis.client.Pipeline",
-    "boto3.client": "botocore.client.BaseClient",
-    "boto3.resource": "boto3.resources.base.ServiceResource",
-    "boto3.session.Session.client": "botocore.client.BaseClient",
-    "boto3.session.Session.resource": "boto3.resources.base.ServiceResource",
-    "docker.from_env": "docker.DockerClient",
-    "urllib.request.build_opener": "urllib.request.OpenerDirector",
-    "socket.create_connection": "socket.socket",
-    "pathlib.Path.cwd": "pathlib.Path",
-    "pathlib.Path.home": "pathlib.Path",
-    "pathlib.Path.with_name": "pathlib.Path",
-    "pathlib.Path.with_suffix": "pathlib.Path",
-    "pathlib.Path.with_stem": "pathlib.Path",
-    "pathlib.Path.joinpath": "pathlib.Path",
-    "pathlib.Path.resolve": "pathlib.Path",
-    "pathlib.Path.absolute": "pathlib.Path",
-    "pathlib.Path.expanduser": "pathlib.Path",
-    "pathlib.Path.parent": "pathlib.Path",
-    "pathlib.Path.__truediv__": "pathlib.Path",
-    "celery.app.task.Task.s": "celery.canvas.Signature",
-    "celery.app.task.Task.si": "celery.canvas.Signature",
-    "celery.app.task.Task.signature": "celery.canvas.Signature",
-    "celery.app.task.Task.delay": "celery.result.AsyncResult",
-    "celery.app.task.Task.apply_async": "celery.result.AsyncResult",
-    "celery.canvas.Signature.delay": "celery.result.AsyncResult",
-    "celery.canvas.Signature.apply_async": "celery.result.AsyncResult",
-    "celery.Celery.send_task": "celery.result.AsyncResult",
-}
-
-# Attributes that are values, not methods (`path.parent`): their type is in RETURNS.
-PROPERTIES = frozenset({"pathlib.Path.parent"})
-
 # Calls that run the function they are given (and its other arguments) in a worker thread or
 # process: what reaches them as a reference leaves the event loop.
 OFFLOADERS = frozenset(
@@ -393,19 +483,6 @@ OFFLOADING_METHODS = frozenset({"run_in_executor", "submit", "add_task"})
 # Decorators that make a function a Celery task, whose `.delay()` publishes it.
 TASK_DECORATORS = frozenset({"task", "shared_task"})
 TASK_TYPE = "celery.app.task.Task"
-
-
-def canonical(name: str) -> str:
-    """The table's name for `name`, whichever module path an import used to reach it."""
-    if name in ALIASES:
-        return ALIASES[name]
-    owner, _, attr = name.rpartition(".")
-    while owner:
-        if owner in ALIASES:
-            return f"{ALIASES[owner]}.{attr}" if attr else ALIASES[owner]
-        owner, _, more = owner.rpartition(".")
-        attr = f"{more}.{attr}"
-    return name
 
 
 def rule_for(qualified: str, rules: tuple[Rule, ...]) -> Rule | None:

@@ -10,7 +10,17 @@ import ast
 
 from fastapi_scaffold.check import blocking
 from fastapi_scaffold.check.blocking import Rule
-from fastapi_scaffold.check.model import Function, FunctionNode, Inst, Member, Ref, Step, Value
+from fastapi_scaffold.check.hierarchy import implementations
+from fastapi_scaffold.check.model import (
+    Function,
+    FunctionNode,
+    Inst,
+    Member,
+    Ref,
+    Step,
+    Value,
+    failure,
+)
 from fastapi_scaffold.check.modules import imported as imported_names
 from fastapi_scaffold.check.roots import Declarations
 from fastapi_scaffold.check.scopes import PARTIAL, CallKey, FunctionScope, Project, Scope
@@ -72,6 +82,7 @@ def offloaded_params(project: Project, function: Function) -> frozenset[str]:
     if function.qname in project.offloaded:
         return project.offloaded[function.qname]
     project.offloaded[function.qname] = frozenset()
+    project.index_function(function)
     params = {a.arg for a in all_args(function.node.args)}
     found: set[str] = set()
     scope = FunctionScope(project, function) if function.handoffs else None
@@ -99,6 +110,22 @@ def rule_for(project: Project, qname: str) -> Rule | None:
     return project.rule_cache[qname]
 
 
+def scan(project: Project, function: Function) -> None:
+    """Scan a function's body, once: the first time a root reaches it (or, for a function that
+    may declare roots, before roots are gathered). Most of a large project is never reached."""
+    if function.scanned:
+        return
+    function.scanned = True
+    try:
+        project.index_function(function)
+        Scan(project, function).run()
+    except Exception as exc:  # nested thousands deep, or a fault of the checker's: go on
+        function.edges.clear()
+        function.blocking.clear()
+        where = f"{function.module.rel}:{function.node.lineno}: {function.qualname}"
+        project.errors.append(f"{where}: {failure(exc)}; not checked")
+
+
 def reach(project: Project, qname: str, active: set[str] | None = None) -> Reached:
     """Every blocking call a function reaches on the loop, each with its shortest chain
     found; memoised, so a function shared by many routes is walked once."""
@@ -109,6 +136,7 @@ def reach(project: Project, qname: str, active: set[str] | None = None) -> Reach
         return {}
     active.add(qname)
     function = project.functions[qname]
+    scan(project, function)
     found: Reached = {}
     for step, rule in function.blocking:
         found.setdefault((step.path, step.line, step.column, step.call), ((step,), rule))
@@ -117,6 +145,10 @@ def reach(project: Project, qname: str, active: set[str] | None = None) -> Reach
             new = (step, *chain)
             if key not in found or len(found[key][0]) > len(new):
                 found[key] = (new, rule)
+    for implementation in implementations(project, qname):
+        for key, (chain, rule) in reach(project, implementation, active).items():
+            if key not in found or len(found[key][0]) > len(chain):
+                found[key] = (chain, rule)
     active.discard(qname)
     project.reached[qname] = found
     return found
@@ -165,6 +197,8 @@ class Scan(FunctionScope):
                 self.function.awaits = True
             for item in node.items:
                 self.expr(item.context_expr, awaited=isinstance(node, ast.AsyncWith))
+                if isinstance(node, ast.With):
+                    self.enter(item.context_expr)
                 if item.optional_vars is not None:
                     self.bind(item.optional_vars, item.context_expr)
             for child in node.body:
@@ -199,6 +233,22 @@ class Scan(FunctionScope):
             elif isinstance(part, ast.match_case):
                 for inner in part.body:
                     self.stmt(inner)
+
+    def enter(self, manager: ast.expr) -> None:
+        """`with lock:` calls the manager's `__enter__`: a file lock waits there."""
+        value = self.value(manager)
+        if not isinstance(value, Inst):
+            return
+        klass = self.project.classes.get(value.type)
+        if klass is not None:
+            method = self.project.method(klass, "__enter__")
+            if method is not None:
+                self.edge(manager, manager, method)
+            return
+        entered = blocking.canonical(f"{value.type}.__enter__")
+        rule = rule_for(self.project, entered)
+        if rule is not None and entered in rule.calls:  # named: most managers wait at exit
+            self.function.blocking.append((self.step(manager, manager), rule))
 
     def bind(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Name):
@@ -338,6 +388,9 @@ class Scan(FunctionScope):
         else:
             qname = blocking.canonical(callee.qname)
         rule = rule_for(project, qname)
+        quiet = blocking.QUIET_WITH_KEYWORD.get(qname)
+        if quiet is not None and any(k.arg == quiet for k in node.keywords):
+            return  # a client given its credentials: nothing to look up
         if rule is not None:
             self.function.blocking.append((self.step(node, node.func), rule))
 

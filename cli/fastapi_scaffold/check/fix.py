@@ -204,6 +204,7 @@ def _references(project: Project, qnames: set[str]) -> dict[str, str]:
     if not qnames:
         return {}
     names = {project.functions[q].node.name for q in qnames}
+    project.index_all()
     found: dict[str, str] = {}
     finder = _ReferenceFinder(project, qnames, names, found)
     for module in {id(m): m for m in project.modules.values()}.values():

@@ -39,6 +39,11 @@ class Module:
     defs: dict[str, str] = field(default_factory=dict)  # name -> qualified name
     assigns: dict[str, ast.expr] = field(default_factory=dict)
     annotated: dict[str, ast.expr] = field(default_factory=dict)
+    # Its dotted path under the checked directory, where that is longer than `name`: folders
+    # without __init__.py (namespace packages) between the two.
+    dotted: str = ""
+    # Whether its function bodies are indexed at once (parsing.DECLARES), or when first asked.
+    eager: bool = True
 
 
 @dataclass(eq=False)
@@ -68,7 +73,12 @@ class Function:
     handoffs: list[ast.Call] = field(default_factory=list)
     partials: dict[str, set[str]] = field(default_factory=dict)
     params: "dict[str, Value | None] | None" = None
-    # Filled by the scan (calls.py).
+    # Whether its body may declare a root (a call to FastAPI, Depends, include_router... or a
+    # decorated definition): scanned whether reached or not.
+    declares: bool = False
+    indexed: bool = False  # its body walked for nested definitions and assignments (modules.py)
+    # Filled by the scan (calls.py), run once a root reaches the function.
+    scanned: bool = False
     edges: list[tuple[Step, str]] = field(default_factory=list)
     blocking: list[tuple[Step, Rule]] = field(default_factory=list)
     awaits: bool = False

@@ -7,9 +7,25 @@ from typing import Any
 
 from fastapi_scaffold.check.blocking import Rule
 from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES, python_files, relative
+from fastapi_scaffold.check.framework import APP_TYPES, DEPENDS, MIDDLEWARE
 from fastapi_scaffold.check.model import Class, Function, Module, failure
 from fastapi_scaffold.check.parsing import parse
 from fastapi_scaffold.check.syntax import all_args, children, defs, handed_names, top_level
+
+# The names of the calls that can declare a root inside a function body (roots.py): such a
+# function is scanned whether a root reaches it or not.
+DECLARING = frozenset(
+    {q.rpartition(".")[2] for q in APP_TYPES | DEPENDS | MIDDLEWARE}
+    | {
+        "include_router",
+        "add_api_route",
+        "add_api_websocket_route",
+        "add_websocket_route",
+        "add_exception_handler",
+        "add_middleware",
+        "add_event_handler",
+    }
+)
 
 # `type X = ...` statements as Python 3.12+ parses them (newer_syntax.py turns them into
 # assignments for older ones).
@@ -33,6 +49,8 @@ class Index:
         self.files = 0
         self.lines = 0
         self.properties: set[str] = set()  # names of the project's properties
+        # `app.state.x = value`: each value, with where it was assigned.
+        self.state: dict[str, list[tuple[ast.expr, Module, Function | None]]] = {}
 
     def load(self) -> None:
         """Parse every file under the root and index its module."""
@@ -50,6 +68,7 @@ class Index:
                 continue
             name, is_package = module_name(path, self.root)
             module = Module(name, path, rel, is_package, parsed.tree, parsed.noqa)
+            module.eager = parsed.declares
             self.modules.setdefault(name, module)
             # Also by its path under the checked directory, for projects run from there
             # whose packages lack __init__.py.
@@ -57,6 +76,13 @@ class Index:
                 dotted = ".".join(Path(rel).with_suffix("").parts)
                 dotted = dotted.removesuffix(".__init__")
                 self.modules.setdefault(dotted, module)
+                if dotted.count(".") > name.count("."):
+                    # Folders without __init__.py above it: Python names it from whichever
+                    # of them is on sys.path (`src/`, a service's folder), so by each.
+                    module.dotted = dotted
+                    parts = dotted.split(".")
+                    for start in range(1, len(parts) - name.count(".") - 1):
+                        self.modules.setdefault(".".join(parts[start:]), module)
             modules.append(module)
         for module in modules:
             try:
@@ -72,6 +98,7 @@ class Index:
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         module.assigns[target.id] = node.value
+                    self._state(target, node.value, module, None)
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 if node.value is not None:
                     module.assigns[node.target.id] = node.value
@@ -118,11 +145,34 @@ class Index:
             else:
                 function = Function(qname, qualname, node, module, cls, parent)
                 self.functions[qname] = function
-                nested = self._index_function(function)
-                self._index_body(
-                    module, nested, f"{qname}.<locals>", f"{qualname}.", function, None,
-                    function.local_defs,
-                )  # fmt: skip
+                if module.eager:
+                    self.index_function(function)
+
+    def index_function(self, function: Function) -> None:
+        """Walk a function's body, once: at once in a module that may declare roots from
+        inside functions, else when first asked (most of a large project never is)."""
+        if function.indexed:
+            return
+        function.indexed = True
+        nested = self._index_function(function)
+        self._index_body(
+            function.module, nested, f"{function.qname}.<locals>", f"{function.qualname}.",
+            function, None, function.local_defs,
+        )  # fmt: skip
+
+    def index_class(self, klass: Class) -> None:
+        """Its methods' bodies, for `self.x = ...`."""
+        for method in klass.methods.values():
+            self.index_function(self.functions[method])
+
+    def index_all(self) -> None:
+        """Every function body, nested ones too (what `--fix` searches for references)."""
+        done = 0
+        while done < len(self.functions):
+            pending = [f for f in self.functions.values() if not f.indexed]
+            done = len(self.functions)
+            for function in pending:
+                self.index_function(function)
 
     def _index_function(self, function: Function) -> list[ast.stmt]:
         """One walk over a function's body for what other functions' scans ask of it: the
@@ -140,10 +190,16 @@ class Index:
             kind = type(node)
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
                 nested.append(node)  # type: ignore[arg-type]
+                if node.decorator_list:  # type: ignore[attr-defined]
+                    function.declares = True
                 continue
-            if kind is ast.Call and params:
+            if kind is ast.Call:
                 assert isinstance(node, ast.Call)
-                if handed_names(node) & (params | function.partials.keys()):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in DECLARING:
+                    function.declares = True
+                if params and handed_names(node) & (params | function.partials.keys()):
                     function.handoffs.append(node)
             elif kind is ast.Assign or kind is ast.AnnAssign:
                 assert isinstance(node, ast.Assign | ast.AnnAssign)
@@ -168,17 +224,32 @@ class Index:
                 function.partials[targets[0].id] = handed_names(value)
         else:
             targets, value, annotation = [node.target], node.annotation, True
+        if not annotation:
+            for target in targets:
+                self._state(target, value, function.module, function)
         if me is None or function.cls is None:
             return
+        owners = {me, function.cls.node.name}  # `self.x = ...`, and `Config.x = ...` too
         for target in targets:
             if (
                 isinstance(target, ast.Attribute)
                 and isinstance(target.value, ast.Name)
-                and target.value.id == me
+                and target.value.id in owners
             ):
                 function.cls.self_assigns.setdefault(target.attr, []).append(
                     (value, annotation, function.qname)
                 )
+
+    def _state(
+        self, target: ast.expr, value: ast.expr, module: Module, function: Function | None
+    ) -> None:
+        """`app.state.x = ...` (in lifespan, most often): what `request.app.state.x` holds."""
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Attribute)
+            and target.value.attr == "state"
+        ):
+            self.state.setdefault(target.attr, []).append((value, module, function))
 
 
 def module_name(path: Path, root: Path) -> tuple[str, bool]:
@@ -207,7 +278,9 @@ def imported(module: Module, node: ast.Import | ast.ImportFrom, into: dict[str, 
         return
     base = node.module or ""
     if node.level:
-        package = module.name if module.is_package else module.name.rpartition(".")[0]
+        # Relative to the package as Python sees it, through namespace folders too.
+        name = module.dotted or module.name
+        package = name if module.is_package else name.rpartition(".")[0]
         parts = package.split(".") if package else []
         if node.level > 1:
             parts = parts[: len(parts) - (node.level - 1)]

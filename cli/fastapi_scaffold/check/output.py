@@ -6,10 +6,12 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi_scaffold import __version__
-from fastapi_scaffold.check import Finding, Report
+from fastapi_scaffold.check import Finding, Report, Step
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/fastapi-scaffold-cli/"
+# The other blocking calls through the same call that the text names (JSON has them all).
+SHOWN_OTHERS = 5
 
 
 class Format(StrEnum):
@@ -44,8 +46,13 @@ def text(report: Report) -> str:
         lines.append(f"  {root.label}  ({root.path}:{root.line} {root.function})")
         for step in finding.chain:
             lines.append(f"    -> {step.path}:{step.line} {step.call}  (in {step.function})")
-        if finding.more:
-            lines.append(f"    (and {finding.more} more blocking call(s) through the same call)")
+        if finding.others:
+            lines.append("    also blocking through the same call:")
+            for rule, chain in finding.others[:SHOWN_OTHERS]:
+                way = " -> ".join(f"{step.path}:{step.line} {step.call}" for step in chain[1:])
+                lines.append(f"      {rule.code} {way}")
+            if finding.more > SHOWN_OTHERS:
+                lines.append(f"      (and {finding.more - SHOWN_OTHERS} more)")
         lines.append(f"  fix: {finding.fix}")
     count = len(report.findings)
     if count:
@@ -79,18 +86,24 @@ def as_json(finding: Finding) -> dict[str, Any]:
             "path": finding.root.path,
             "line": finding.root.line,
         },
-        "chain": [
-            {
-                "path": step.path,
-                "line": step.line,
-                "column": step.column,
-                "function": step.function,
-                "call": step.call,
-            }
-            for step in finding.chain
-        ],
+        "chain": [_step(step) for step in finding.chain],
         "more": finding.more,
+        # The other blocking calls reached through the same call in the root, each its chain.
+        "also": [
+            {"code": rule.code, "chain": [_step(step) for step in chain]}
+            for rule, chain in finding.others
+        ],
         "fix": finding.fix,
+    }
+
+
+def _step(step: Step) -> dict[str, Any]:
+    return {
+        "path": step.path,
+        "line": step.line,
+        "column": step.column,
+        "function": step.function,
+        "call": step.call,
     }
 
 

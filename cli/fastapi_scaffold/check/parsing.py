@@ -14,8 +14,21 @@ from pathlib import Path
 
 from fastapi_scaffold.check.files import DEFAULT_MAX_FILE_BYTES, NotRead, open_source, read_source
 
-NOQA = re.compile(r"#\s*noqa(?::[\s]*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
+# Searched through a whole file at once, so never across a line's end.
+NOQA = re.compile(r"#[ \t]*noqa(?::[ \t]*(?P<codes>[A-Z]+[0-9]+(?:[ \t,]+[A-Z]+[0-9]+)*))?", re.I)
 TOO_DEEP = "nested too deeply to parse (past Python's recursion limit)"
+# What a module that declares roots (roots.py, modules.DECLARING), or keeps something on
+# `app.state`, or decorates a handler, must name: the others' statements and function bodies
+# are read only once a root reaches them.
+DECLARES = re.compile(
+    r"FastAPI|APIRouter|Starlette|Router|include_router|add_api_|add_websocket_route"
+    r"|add_exception_handler|add_middleware|add_event_handler|Depends|Security|Middleware"
+    r"|\.state\b"
+    r"|^\s*@\w+(?:\.\w+)*\.(?:get|post|put|patch|delete|head|options|trace|api_route|route"
+    r"|websocket|websocket_route|middleware|exception_handler|on_event)\("
+    r"|^\s*@\w+(?:\.\w+)*\([^)]*\.(?:get|post|put|patch|delete|api_route|websocket)\b",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,9 @@ class Parsed:
     error: tuple[int | None, str] | None
     noqa: dict[int, frozenset[str] | None]
     lines: int
+    # Whether its text names anything that can declare a root or keep state on the app from
+    # inside a function: only then are its function bodies indexed before a root reaches them.
+    declares: bool = True
 
 
 # Parses by file, kept while the file is unchanged: checking a project again (an editor, the
@@ -74,7 +90,7 @@ def _parse(source: bytes, path: Path) -> Parsed:
         error = (None, TOO_DEEP)
     except ValueError as exc:  # a NUL byte, on some Pythons
         error = (None, f"cannot be parsed ({exc})")
-    return Parsed(tree, error, _noqa(text), lines)
+    return Parsed(tree, error, _noqa(text), lines, DECLARES.search(text) is not None)
 
 
 def _parse_newer(source: bytes) -> ast.Module | None:
@@ -97,13 +113,16 @@ def _noqa(text: str) -> dict[int, frozenset[str] | None]:
     found: dict[int, frozenset[str] | None] = {}
     if "noqa" not in text.lower():
         return found
-    for number, line in enumerate(text.splitlines(), 1):
-        match = NOQA.search(line)
-        if match:
-            codes = match.group("codes")
-            found[number] = (
-                frozenset(code.upper() for code in re.split(r"[\s,]+", codes) if code)
-                if codes
-                else None
-            )
+    number, counted = 1, 0
+    for match in NOQA.finditer(text):  # the first on each line, as a search per line finds
+        number += text.count("\n", counted, match.start())
+        counted = match.start()
+        if number in found:
+            continue
+        codes = match.group("codes")
+        found[number] = (
+            frozenset(code.upper() for code in re.split(r"[ \t,]+", codes) if code)
+            if codes
+            else None
+        )
     return found

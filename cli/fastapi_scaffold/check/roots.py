@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fastapi_scaffold.check.framework import APP_TYPES, DEPENDS, HTTP_METHODS, MIDDLEWARE
 from fastapi_scaffold.check.model import (
     Class,
+    Function,
     FunctionNode,
     Inst,
     Member,
@@ -23,7 +24,7 @@ from fastapi_scaffold.check.model import (
     Value,
     failure,
 )
-from fastapi_scaffold.check.scopes import Project, Scope
+from fastapi_scaffold.check.scopes import FunctionScope, Project, Scope
 from fastapi_scaffold.check.syntax import all_args, keyword, string
 
 # Kinds of root FastAPI would run in its thread pool if they were `def`, so that making them
@@ -116,7 +117,7 @@ class Declarations:
         return None
 
     def _is_app(self, value: Value | None) -> bool:
-        return isinstance(value, Inst) and value.type in APP_TYPES
+        return isinstance(value, Inst) and is_app_type(self.project, value.type)
 
     def _router(self, value: Value | None) -> str | None:
         return value.origin if isinstance(value, Inst) else None
@@ -137,13 +138,15 @@ class Declarations:
         if origin is None or not isinstance(value, ast.Call):
             return
         callee = self.scope.value(value.func)
-        if isinstance(callee, Ref) and callee.qname in APP_TYPES:
+        if isinstance(callee, Ref) and is_app_type(self.project, callee.qname):
             prefix = string(keyword(value, "prefix"))
             if prefix:
                 self.project.prefixes[origin] = prefix
 
     def decorators(self, node: FunctionNode, qname: str) -> None:
         for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and self.registering(decorator, qname):
+                continue
             if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
                 continue
             method = decorator.func.attr
@@ -175,6 +178,35 @@ class Declarations:
             elif method == "on_event" and first in {"startup", "shutdown"}:
                 self.add(first, qname)
 
+    def registering(self, decorator: ast.Call, qname: str) -> bool:
+        """A project decorator handed a router's method, `@route(router.get, "/path")`: it
+        registers the handler with it."""
+        if not isinstance(decorator.func, ast.Name | ast.Attribute):
+            return False
+        callee = self.scope.value(decorator.func)
+        if not (isinstance(callee, Ref) and callee.qname in self.project.functions):
+            return False
+        for position, arg in enumerate(decorator.args):
+            if not isinstance(arg, ast.Attribute):
+                continue
+            method = arg.attr
+            if method not in HTTP_METHODS and method not in {"api_route", "websocket"}:
+                continue
+            receiver = self.scope.value(arg.value)
+            if not self._is_app(receiver):
+                continue
+            path = next((string(a) for a in decorator.args[position + 1 :] if string(a)), "")
+            path = string(keyword(decorator, "path")) or path or ""
+            self.project.has_app = True
+            self.project.route_decorators.add(id(decorator))
+            kind = "websocket" if method == "websocket" else "route"
+            methods = "WEBSOCKET" if method == "websocket" else method.upper()
+            if method == "api_route":
+                methods = _methods(keyword(decorator, "methods"))
+            self.add(kind, qname, methods=methods, path=path, router=self._router(receiver))
+            return True
+        return False
+
     def call(self, node: ast.Call, callee: Value | None) -> None:
         project = self.project
         if isinstance(callee, Ref):
@@ -199,7 +231,7 @@ class Declarations:
                 for handler in handlers.values:
                     self.add("exception handler", self._function(handler))
             return
-        if not (isinstance(callee, Member) and callee.owner in APP_TYPES):
+        if not (isinstance(callee, Member) and is_app_type(project, callee.owner)):
             return
         project.has_app = True
         assert isinstance(node.func, ast.Attribute)
@@ -243,6 +275,20 @@ class Declarations:
                 self.add("middleware", self.project.method(klass, "__call__"))
 
 
+def is_app_type(project: Project, name: str) -> bool:
+    """FastAPI, a router, or a project class that subclasses one (`class MyRouter(APIRouter)`,
+    or the class a factory of router classes returns)."""
+    if name in APP_TYPES:
+        return True
+    klass = project.classes.get(name)
+    if klass is None:
+        return False
+    if name not in project.app_classes:
+        project.app_classes[name] = False
+        project.app_classes[name] = project.external_base(klass) in APP_TYPES
+    return project.app_classes[name]
+
+
 def _methods(node: ast.expr | None) -> str:
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
         found = [string(e) for e in node.elts]
@@ -269,15 +315,16 @@ def is_base_http_middleware(
 def declare_module_roots(project: Project) -> None:
     """What each module's own statements declare (function bodies: see calls.Scan)."""
     for module in list({id(m): m for m in project.modules.values()}.values()):
+        if not module.eager:
+            continue  # its text names nothing that declares a root (parsing.DECLARES)
         try:
             ModuleScan(project, module).run()
         except Exception as exc:  # a fault of the checker's, met on this file: go on
             project.errors.append(f"{module.rel}: {failure(exc)}; its module level not checked")
 
 
-def roots(project: Project) -> list[Root]:
-    """Every function declared to FastAPI that it runs on the loop, labelled as a user reads
-    it (`GET /v1/items/{item_id}`, `dependency current_user`), once per function and label."""
+def declare_middleware_roots(project: Project) -> None:
+    """The `dispatch` of every project subclass of BaseHTTPMiddleware, added or not."""
     for klass in project.classes.values():
         try:
             is_middleware = is_base_http_middleware(project, klass)
@@ -288,6 +335,11 @@ def roots(project: Project) -> list[Root]:
         if is_middleware and "dispatch" in klass.methods:
             project.has_app = True
             project.roots.append(RootDecl("middleware", klass.methods["dispatch"]))
+
+
+def roots(project: Project) -> list[Root]:
+    """Every function declared to FastAPI that it runs on the loop, labelled as a user reads
+    it (`GET /v1/items/{item_id}`, `dependency current_user`), once per function and label."""
     found: dict[tuple[str, str], Root] = {}
     for decl in project.roots:
         function = project.functions.get(decl.function)
@@ -314,7 +366,61 @@ def roots(project: Project) -> list[Root]:
                 ROOT_MAY_BE_DEF.get(decl.kind, False),
                 function.awaits,
             )
+            for qname in wrappers(project, function):
+                wrapper = project.functions[qname]
+                found.setdefault(
+                    (qname, label),
+                    Root(
+                        decl.kind,
+                        label,
+                        wrapper.module.rel,
+                        wrapper.node.lineno,
+                        wrapper.qualname,
+                        qname,
+                        False,  # the wrapper is the project's decorator, not the handler
+                        wrapper.awaits,
+                    ),
+                )
     return list(found.values())
+
+
+def wrappers(project: Project, function: Function) -> list[str]:
+    """The `async def` wrappers the project's own decorators put around a handler, which
+    FastAPI runs in its place: those under the decorator that registers the route (all, for
+    a handler registered by a call)."""
+    decorators = function.node.decorator_list
+    registering = [i for i, d in enumerate(decorators) if id(d) in project.route_decorators]
+    if registering:
+        decorators = decorators[registering[-1] + 1 :]
+    if not decorators:
+        return []
+    scope: Scope = (
+        FunctionScope(project, function.parent)
+        if function.parent is not None
+        else Scope(project, function.module)
+    )
+    found: list[str] = []
+    for decorator in decorators:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        value = scope.value(target)
+        if not (isinstance(value, Ref) and value.qname in project.functions):
+            continue
+        found += nested_coroutines(project, project.functions[value.qname])
+    return found
+
+
+def nested_coroutines(project: Project, function: Function, depth: int = 0) -> list[str]:
+    """The `async def`s defined inside a function, at any depth: a decorator's wrappers."""
+    found: list[str] = []
+    project.index_function(function)
+    for qname in function.local_defs.values():
+        inner = project.functions.get(qname)
+        if inner is None or depth > 5:
+            continue
+        if inner.is_async:
+            found.append(qname)
+        found += nested_coroutines(project, inner, depth + 1)
+    return found
 
 
 def _prefix(project: Project, router: str | None, depth: int = 0) -> str:

@@ -26,10 +26,14 @@ from fastapi_scaffold.check.model import (
     Value,
 )
 from fastapi_scaffold.check.modules import Index
-from fastapi_scaffold.check.syntax import keyword, looks_like_type
+from fastapi_scaffold.check.modules import imported as imported_names
+from fastapi_scaffold.check.syntax import is_ref, keyword, looks_like_type, own_nodes
 
 PARTIAL = "functools.partial"
+# `type[X]`: what a factory of classes returns.
+TYPE_OF = frozenset({"builtins.type", "typing.Type"})
 CLOSING = "contextlib.closing"
+GETATTR = "builtins.getattr"
 # Types whose element or value is the type wanted: `Iterator[Session]` of a dependency that
 # yields a Session, `Annotated[Session, Depends(...)]`, `Session | None`.
 UNWRAP = frozenset(
@@ -78,15 +82,21 @@ class Project(Index):
         # The decorators that declare a route, by id: any other decorator of a handler may
         # need it to stay a coroutine function (fix.py).
         self.route_decorators: set[int] = set()
+        self.app_classes: dict[str, bool] = {}  # project classes that are routers (roots.py)
         # Memos of the questions below.
         self._qnames: dict[str, Value | None] = {}
         self._globals: dict[tuple[str, str], Value | None] = {}
         self._attrs: dict[tuple[str, str], Value | None] = {}
-        self._returns: dict[str, str | None] = {}
+        self._returns: dict[str, Value | None] = {}
+        self._state_values: dict[str, Value | None] = {}
         # Memos of calls.py.
         self.offloaded: dict[str, frozenset[str]] = {}
         self.rule_cache: dict[str, Rule | None] = {}
         self.reached: dict[str, dict[CallKey, tuple[tuple[Step, ...], Rule]]] = {}
+        # Memos of hierarchy.py.
+        self.subclasses: dict[str, list[str]] | None = None
+        self.by_method: dict[str, list[Class]] | None = None
+        self.implemented: dict[str, tuple[str, ...]] = {}
 
     def resolve(self, qname: str, depth: int = 0) -> Value | None:
         """What a dotted name stands for: something of the project's, or an outside name."""
@@ -141,6 +151,8 @@ class Project(Index):
         if base is None or depth > 50:
             return None
         if isinstance(base, Member):
+            if base.name == "state" and name in self.state:
+                return self.state_value(name)
             return Member(base.qname, name)
         if isinstance(base, Inst):
             klass = self.classes.get(base.type)
@@ -179,6 +191,22 @@ class Project(Index):
                 return Member(blocking.TASK_TYPE, name)
             return None
         return Ref(blocking.canonical(f"{qname}.{name}"))
+
+    def state_value(self, name: str) -> Value | None:
+        """What `app.state.<name>` holds: the first assignment to it that can be told."""
+        if name in self._state_values:
+            return self._state_values[name]
+        self._state_values[name] = None
+        found: Value | None = None
+        for expr, module, function in self.state[name]:
+            scope = InferScope(self, function) if function else Scope(self, module)
+            found = scope.value(expr)
+            if found is not None:
+                if isinstance(found, Inst):
+                    found = Inst(found.type)
+                break
+        self._state_values[name] = found
+        return found
 
     def method(self, klass: Class, name: str, seen: frozenset[str] = frozenset()) -> str | None:
         """The method `name` of a project class, inherited from project classes too."""
@@ -225,6 +253,7 @@ class Project(Index):
         self._attrs[key] = None
         value: Value | None = None
         scope = self.class_scope(klass)
+        self.index_class(klass)
         if name in klass.body_annotations:
             found = self.annotation(klass.body_annotations[name], scope)
             value = Inst(found) if found else None
@@ -316,15 +345,55 @@ class Project(Index):
         return None
 
     def returns(self, function: Function) -> str | None:
-        """The type a function returns (what it yields, for generators and context managers)."""
+        """The type of the instance a function returns (what it yields, for generators and
+        context managers)."""
+        value = self.return_value(function)
+        if isinstance(value, Inst):
+            return value.type
+        return None
+
+    def return_value(self, function: Function) -> Value | None:
+        """What a function returns: by its annotation (`-> Service`, `-> type[Router]` for a
+        class), or where it has none, by what its `return` and `yield` statements give."""
         if function.qname in self._returns:
             return self._returns[function.qname]
         self._returns[function.qname] = None
         outer = FunctionScope(self, function.parent) if function.parent else None
         scope = outer or Scope(self, function.module)
-        found = self.annotation(function.node.returns, scope)
+        node = function.node.returns
+        found: Value | None = None
+        if node is not None:
+            klass = self.class_annotation(node, scope)
+            if klass is not None:
+                found = Ref(klass)
+            else:
+                name = self.annotation(node, scope)
+                found = Inst(name) if name else None
+        else:
+            found = self._returned(function)
         self._returns[function.qname] = found
         return found
+
+    def class_annotation(self, node: ast.expr, scope: "Scope") -> str | None:
+        """The class `type[X]` (or `Type[X]`) names: a function annotated so returns a class."""
+        if not isinstance(node, ast.Subscript):
+            return None
+        base = scope.value(node.value)
+        if isinstance(base, Ref) and base.qname in TYPE_OF:
+            return self.annotation(node.slice, scope)
+        return None
+
+    def _returned(self, function: Function) -> Value | None:
+        """The first value a `return` or `yield` of an unannotated function can be told."""
+        scope = InferScope(self, function)
+        for node in own_nodes(function.node):
+            if isinstance(node, ast.Return | ast.Yield) and node.value is not None:
+                found = scope.value(node.value)
+                if found is not None and not is_ref(found, "builtins.None"):
+                    if isinstance(found, Inst):
+                        return Inst(found.type)
+                    return found
+        return None
 
 
 class Scope:
@@ -377,12 +446,16 @@ class Scope:
             if qname in project.classes:
                 return Inst(qname)
             if qname in project.functions:
-                returned = project.returns(project.functions[qname])
-                return Inst(returned) if returned else None
+                return project.return_value(project.functions[qname])
             if qname == PARTIAL and node.args:
                 return self.value(node.args[0])
             if qname == CLOSING and node.args:
                 return self.value(node.args[0])
+            if qname == GETATTR and len(node.args) > 1:
+                name = node.args[1]
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    return project.attribute(self.value(node.args[0]), name.value)
+                return None
             if qname in blocking.RETURNS:
                 return Inst(blocking.RETURNS[qname])
             if qname.rpartition(".")[2][:1].isupper():
@@ -465,6 +538,7 @@ class FunctionScope(Scope):
         while function is not None:
             if env is not None and name in env:
                 return True, env[name]
+            self.project.index_function(function)
             if name in function.local_defs:
                 return True, Ref(function.local_defs[name])
             function = function.parent
@@ -477,4 +551,37 @@ class FunctionScope(Scope):
         found, value = self.lookup_local(name)
         if found:
             return value
+        return super().lookup(name)
+
+
+class InferScope(FunctionScope):
+    """Names in a function not scanned yet: a local is what its last plain assignment in the
+    body gives (enough for `client = Client(...); return client`)."""
+
+    def __init__(self, project: Project, function: Function, depth: int = 0) -> None:
+        super().__init__(project, function)
+        self.depth = depth
+
+    def lookup(self, name: str) -> Value | None:
+        found, value = self.lookup_local(name)
+        if found:
+            return value
+        if self.depth < 5:
+            assigned: ast.expr | None = None
+            imported: str | None = None
+            for node in own_nodes(self.function.node):
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == name for t in node.targets
+                ):
+                    assigned, imported = node.value, None
+                elif isinstance(node, ast.Import | ast.ImportFrom):
+                    names: dict[str, str] = {}
+                    imported_names(self.module, node, names)
+                    if name in names:
+                        assigned, imported = None, names[name]
+            if imported is not None:
+                return self.project.resolve(imported)
+            if assigned is not None:
+                inner = InferScope(self.project, self.function, self.depth + 1)
+                return inner.value(assigned)
         return super().lookup(name)

@@ -120,3 +120,14 @@ def text(node: ast.expr) -> str:
     """An expression as written, cut to 60 characters: a step of a chain."""
     written = ast.unparse(node)
     return written if len(written) <= 60 else written[:57] + "..."
+
+
+def own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """The nodes of a function's body, not those of the functions and classes nested in it."""
+    stack: list[ast.AST] = list(reversed(function.body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        stack.extend(reversed(children(node)))
