@@ -37,16 +37,19 @@ def run_project_tests(
     )
 
 
-# What each generated test file exercises of its variant: the answers (and the handler style
-# they give) that change the code it runs. When one run checks every variant (`pytest` without
-# --variant), a file listed here runs in one variant per distinct combination of these values,
-# not in all 60; a file not listed (test_health, test_errors, test_server: the app as a whole)
-# runs in every variant. `pytest --variant ID`, each CI matrix job, runs the variant's whole
-# suite. tests/test_variants.py checks that each key covers its file's own condition.
+# What each generated test file exercises of its variant: the answers (the handler style they
+# give, and "celery": whether cpu_work is celery) that change the code it runs. When one run
+# checks every variant (`pytest` without --variant), a file listed here runs in one variant per
+# distinct combination of these values, not in all 60; a file not listed runs in every variant.
+# `pytest --variant ID`, each CI matrix job, runs the variant's whole suite.
+# tests/test_variants.py checks that each key covers its file's own condition.
 SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_compute.py": ("cpu_work", "handler_style"),
     "test_concurrency.py": ("database", "http_client", "cpu_work", "handler_style"),
     "test_database_faults.py": ("database", "orm", "handler_style"),
+    # The error shape, the body limit on each route, /ready: the database's and Celery's parts.
+    "test_errors.py": ("database", "orm", "celery"),
+    "test_health.py": ("handler_style",),
     "test_items.py": ("database", "orm", "handler_style"),
     "test_job_concurrency.py": ("cpu_work", "handler_style"),
     "test_jobs.py": ("cpu_work", "handler_style"),
@@ -56,7 +59,9 @@ SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_redis_faults.py": ("cpu_work", "handler_style"),
     "test_sessions.py": ("database", "orm"),
     "test_settings.py": ("database", "orm", "handler_style"),
-    "test_startup.py": ("database", "http_client", "cpu_work"),
+    # Settings each layer reads, checked at start-up; the migrations' own are test_migrations'.
+    "test_startup.py": ("database", "http_client", "celery"),
+    "test_server.py": ("handler_style",),  # server.py is the same file in every variant
     "test_tables.py": ("database", "orm"),
     "test_upstream.py": ("http_client", "handler_style"),
 }
@@ -104,9 +109,15 @@ def each_variant(exercising: tuple[str, ...] | None = None) -> list[Any]:
 
 def represents(variant: Variant, exercising: tuple[str, ...], every_variant: list[Variant]) -> bool:
     """Whether `variant` is the fullest of the variants with its values of `exercising`."""
-    values = tuple(getattr(variant, name) for name in exercising)
-    same = [v for v in every_variant if tuple(getattr(v, n) for n in exercising) == values]
+    same = [v for v in every_variant if _values(v, exercising) == _values(variant, exercising)]
     return min(same, key=_fullest_first) == variant
+
+
+def _values(variant: Variant, names: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(
+        variant.cpu_work == "celery" if name == "celery" else getattr(variant, name)
+        for name in names
+    )
 
 
 # One of each handler style, with every feature: a database, an upstream and CPU work.
