@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__" and not __package__:  # run as `python bench/soak.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,7 +49,7 @@ BURST_S = 12.0
 GAP_S = 11.0  # longer than anyio's 10 s thread idle time
 JOB_N = 20_000  # a job of a few ms
 RESULT_EXPIRES_S = 120  # JOB_RESULT_EXPIRES_S of the celery service (default 3600)
-WARM_UP_SAMPLES = 1  # samples left out of the slopes
+WARM_UP_FRACTION = 0.25  # the first quarter of the run is left out of the slopes
 VARIANTS = {
     "celery": {"database": "none", "http_client": "none", "cpu_work": "celery"},
     "requests": {"database": "none", "http_client": "requests", "cpu_work": "none"},
@@ -432,7 +433,7 @@ SERIES = (
 
 def slope_per_minute(samples: Sequence[Sample], series: str) -> float:
     """The least-squares slope of `series` after warm-up, per minute."""
-    points = [(s.at_s / 60, float(getattr(s, series))) for s in samples[WARM_UP_SAMPLES:]]
+    points = [(s.at_s / 60, float(getattr(s, series))) for s in after_warm_up(samples)]
     if len(points) < 2:
         return 0.0
     mean_x = sum(x for x, _ in points) / len(points)
@@ -459,12 +460,39 @@ def render(settings: Settings, services: dict[str, Service]) -> str:
         slopes = {series: slope_per_minute(service.samples, series) for series in SERIES}
         lines += ["", f"## {name}: {VARIANTS[name]}", "", *table(header, rows), ""]
         lines.append(
-            "Slope per minute after the first sample: "
+            "Slope per minute after the first quarter of the run: "
             + ", ".join(f"{series} {slope:+.3g}" for series, slope in slopes.items())
             + "."
         )
         lines.append(f"Statuses: {dict(sorted(service.statuses.items()))}.")
+        drifting = [
+            series
+            for series, slope in slopes.items()
+            if not flat(service.samples, series, slope, settings.minutes)
+        ]
+        lines.append(
+            "Growing after warm-up (fitted growth over the run above 5% of the series' mean): "
+            + (", ".join(drifting) if drifting else "none")
+            + "."
+        )
     return "\n".join(lines) + "\n"
+
+
+def after_warm_up(samples: Sequence[Sample]) -> Sequence[Sample]:
+    """The samples after the first quarter of the run (the first one at least)."""
+    if not samples:
+        return samples
+    start = WARM_UP_FRACTION * samples[-1].at_s
+    return [sample for sample in samples[1:] if sample.at_s >= start]
+
+
+def flat(samples: Sequence[Sample], series: str, slope: float, minutes: float) -> bool:
+    """Whether the fitted growth over the run stays within 5% of the series' mean (or within
+    2, for small counts): a leak grows; a count that falls (connections a restart dropped)
+    or swings with the bursts is no leak."""
+    values = [float(getattr(sample, series)) for sample in after_warm_up(samples)]
+    mean = sum(values) / len(values) if values else 0.0
+    return slope * minutes <= max(0.05 * mean, 2.0)
 
 
 def plot(services: dict[str, Service], path: Path) -> None:
@@ -492,13 +520,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="60 s, a sample every 10 s")
     parser.add_argument("--minutes", type=float, help="how long (default: 10, or 1 --quick)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--render", action="store_true", help="write the report again from --out's .json"
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.minutes:
         settings = Settings(args.minutes, settings.sample_s)
     out: Path = args.out.absolute()
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, servers.log_directory() as logs:
-        services = run(settings, Path(tmp), logs)
+    if args.render:
+        services = _services_from(json.loads(out.with_suffix(".json").read_text()))
+    else:
+        with tempfile.TemporaryDirectory(prefix="soak-") as tmp, servers.log_directory() as logs:
+            services = run(settings, Path(tmp), logs)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(settings, services))
     plot(services, out.with_suffix(".png"))
@@ -509,6 +543,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(out.read_text())
     return 0
+
+
+def _services_from(saved: dict[str, Any]) -> dict[str, Service]:
+    services = {}
+    for name, samples in saved["samples"].items():
+        service = Service(name, app_pid=0)
+        service.samples = [Sample(**sample) for sample in samples]
+        service.statuses = {int(k): v for k, v in saved["statuses"][name].items()}
+        services[name] = service
+    return services
 
 
 if __name__ == "__main__":
