@@ -6,6 +6,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,13 @@ SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
 }
 
 
+@cache
+def all_variants() -> tuple[Variant, ...]:
+    """The template's variants, computed once per process: rendering copier.yml's expressions
+    for every combination takes a second or more, and each variant's test asks again."""
+    return tuple(variants())
+
+
 def _fullest_first(variant: Variant) -> tuple[int, str]:
     """Representatives are the variants with the most features: most interplay exercised."""
     return (-sum(value != "none" for value in variant.answers.values()), variant.id)
@@ -76,7 +85,7 @@ def suite_files(project: Path, variant: Variant) -> list[str]:
     """The generated test files that `variant` runs when every variant is checked in one run:
     each file not in SUITE_FILE_EXERCISES, and each file that is, where `variant` is the
     fullest of the variants that exercise the same values."""
-    chosen, every_variant = [], variants()
+    chosen, every_variant = [], all_variants()
     for path in sorted((project / "tests").glob("test_*.py")):
         exercising = SUITE_FILE_EXERCISES.get(path.name)
         if exercising is None or represents(variant, exercising, every_variant):
@@ -86,7 +95,7 @@ def suite_files(project: Path, variant: Variant) -> list[str]:
 
 def variants_named(*ids: str) -> list[Variant]:
     """The variants with these ids ("asyncpg-httpx-process", ...), in that order."""
-    by_id = {variant.id: variant for variant in variants()}
+    by_id = {variant.id: variant for variant in all_variants()}
     missing = [name for name in ids if name not in by_id]
     assert not missing, f"no such variants: {missing}; the template has {sorted(by_id)}"
     return [by_id[name] for name in ids]
@@ -97,7 +106,7 @@ def each_variant(exercising: tuple[str, ...] | None = None) -> list[Any]:
     matrix job) selects. With `exercising`, the answers a check depends on, a run of every
     variant at once keeps it only in one variant per distinct combination of them (the others
     are marked `matrix_only`, and only `--variant` runs them)."""
-    every_variant = variants()
+    every_variant = all_variants()
     params = []
     for v in every_variant:
         marks = [pytest.mark.variant(v.id)]
@@ -107,7 +116,9 @@ def each_variant(exercising: tuple[str, ...] | None = None) -> list[Any]:
     return params
 
 
-def represents(variant: Variant, exercising: tuple[str, ...], every_variant: list[Variant]) -> bool:
+def represents(
+    variant: Variant, exercising: tuple[str, ...], every_variant: Sequence[Variant]
+) -> bool:
     """Whether `variant` is the fullest of the variants with its values of `exercising`."""
     same = [v for v in every_variant if _values(v, exercising) == _values(variant, exercising)]
     return min(same, key=_fullest_first) == variant
