@@ -56,15 +56,19 @@ SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_health.py": ("handler_style",),
     "test_items.py": ("database", "orm", "handler_style"),
     "test_job_concurrency.py": ("cpu_work", "handler_style"),
-    "test_jobs.py": ("cpu_work", "handler_style"),
+    # The job queue, its tasks and /compute are one code in every style (the style sizes only
+    # the threads that publish: test_job_concurrency's part).
+    "test_jobs.py": ("cpu_work",),
     "test_loop_monitor.py": ("handler_style",),
     "test_migrations.py": ("database", "orm"),
     "test_offload.py": ("handler_style",),
-    "test_redis_faults.py": ("cpu_work", "handler_style"),
+    "test_redis_faults.py": ("cpu_work",),
     "test_sessions.py": ("database", "orm"),
     "test_settings.py": ("database", "orm", "handler_style"),
-    # Settings each layer reads, checked at start-up; the migrations' own are test_migrations'.
-    "test_startup.py": ("database", "http_client", "celery"),
+    # Settings checked at start-up, each layer's in its own file.
+    "test_startup.py": ("http_client",),
+    "test_database_startup.py": ("database", "orm"),
+    "test_worker_startup.py": ("cpu_work",),
     "test_server.py": ("handler_style",),  # server.py is the same file in every variant
     "test_tables.py": ("database", "orm"),
     "test_upstream.py": ("http_client", "handler_style"),
