@@ -16,8 +16,7 @@ import psycopg2.extensions
 import pytest
 from pytest_redis.executor import RedisExecutor
 
-from fastapi_scaffold.template import variants
-from tests.projects import GENERATED_VARIABLE
+from tests.projects import GENERATED_VARIABLE, all_variants
 from tests.template_helpers import postgres, upstream_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
         return
-    unknown = wanted - {variant.id for variant in variants()}
+    unknown = wanted - {variant.id for variant in all_variants()}
     if unknown:
         raise pytest.UsageError(
             f"no such variant: {', '.join(sorted(unknown))}; `fastapi-scaffold variants` lists them"
