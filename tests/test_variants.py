@@ -155,7 +155,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
         assert suite.returncode == 0, f"{project.name}'s own suite failed:\n{suite.stdout[-5000:]}"
 
     if every_variant and not represents(variant, PROBE_EXERCISES, all_variants()):
-        return  # served in the variant that differs from it only in its CPU work's pool
+        return  # served in the variant that differs only in its CPU work (none, thread, process)
     env = {**os.environ}
     if database_url is not None:
         env["DATABASE_URL"] = database_url
