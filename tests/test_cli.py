@@ -4,6 +4,7 @@ typer's CliRunner gives the command a stdin that is not a terminal, as in CI.
 """
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import DestinationError, InvalidAnswer, MissingAnswers
 
 runner = CliRunner()
+PROGRAM = Path(sys.executable).parent / "fastapi-scaffold"  # the installed entry point
 CHOICES = ["--database", "none", "--http-client", "none", "--cpu-work", "none"]
 
 
@@ -27,11 +29,14 @@ def answers_of(project: Path) -> dict[str, str]:
     return answers
 
 
-def test_help_lists_the_commands_without_importing_copier() -> None:
+@pytest.mark.parametrize(
+    ("arguments", "shown"), [(["--help"], "variants"), (["new", "--help"], "--database")]
+)
+def test_help_lists_the_commands_without_importing_copier(arguments: list[str], shown: str) -> None:
     script = (
         "import sys\n"
         "from fastapi_scaffold.cli import main\n"
-        "sys.argv = ['fastapi-scaffold', '--help']\n"
+        f"sys.argv = ['fastapi-scaffold', *{arguments!r}]\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "assert 'copier' not in sys.modules, 'copier imported for --help'\n"
@@ -42,7 +47,93 @@ def test_help_lists_the_commands_without_importing_copier() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "new" in result.stdout
-    assert "variants" in result.stdout
+    assert shown in result.stdout
+
+
+def run_program(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it, with a wide terminal so no line wraps."""
+    return subprocess.run(
+        [str(PROGRAM), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "choices"),
+    [
+        ("--database", "[none|psycopg2|asyncpg]"),
+        ("--orm", "[none|sqlalchemy]"),
+        ("--http-client", "[none|requests|httpx]"),
+        ("--cpu-work", "[none|thread|process|celery]"),
+    ],
+)
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_help_shows_each_choice_options_choices(command: str, option: str, choices: str) -> None:
+    result = run_program(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"{re.escape(option)}\s+{re.escape(choices)}\s", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "usage"),
+    [
+        ([], "Usage: fastapi-scaffold [OPTIONS] COMMAND [ARGS]..."),
+        (["new"], "Usage: fastapi-scaffold new [OPTIONS] PATH"),
+        (["update"], "Usage: fastapi-scaffold update [OPTIONS] [PATH]"),
+        (["check"], "Usage: fastapi-scaffold check [OPTIONS] [PATH]"),
+        (["variants"], "Usage: fastapi-scaffold variants [OPTIONS]"),
+    ],
+)
+def test_help_uses_clicks_metavars(arguments: list[str], usage: str) -> None:
+    """click's conventions: TEXT, PATH, nothing after a flag; not `<str>`, `<bool>`, `{path}`."""
+    result = run_program(*arguments, "--help")
+    assert result.returncode == 0, result.stderr
+    assert usage in result.stdout
+    assert not re.search(r"<\w+>|\{\w+\}", result.stdout), result.stdout
+    for flag in ("--help", "--defaults", "--force", "--json", "--fix", "--version"):
+        for line in result.stdout.splitlines():
+            if re.match(rf"│ {flag}\b", line):  # its row: the help text, no metavar
+                assert re.match(rf"│ {flag}\s+[A-Z]", line), line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "valid"),
+    [
+        ("--database", "mysql", "'none', 'psycopg2', 'asyncpg'"),
+        ("--orm", "django", "'none', 'sqlalchemy'"),
+        ("--http-client", "urllib3", "'none', 'requests', 'httpx'"),
+        ("--cpu-work", "gpu", "'none', 'thread', 'process', 'celery'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_a_choice_not_offered_is_a_usage_error_before_anything_is_loaded(
+    tmp_path: Path, command: str, option: str, value: str, valid: str
+) -> None:
+    """click refuses it while parsing (exit 2, its own message): copier is never imported."""
+    destination = tmp_path / "p"
+    script = (
+        "import sys\n"
+        "from fastapi_scaffold.cli import main\n"
+        f"sys.argv = ['fastapi-scaffold', {command!r}, {str(destination)!r}, {option!r}, "
+        f"{value!r}]\n"
+        "try:\n    main()\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "assert 'copier' not in sys.modules, 'copier imported before the options were checked'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '{option}': '{value}' is not one of {valid}." in result.stderr
+    assert not destination.exists()
 
 
 def test_version() -> None:
@@ -108,10 +199,10 @@ def test_all_answers_given_needs_no_terminal(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "mentioned"),
     [
-        (["--database", "mysql"], "'mysql' is not a choice for database"),
-        (["--http-client", "urllib3"], "'urllib3' is not a choice for http_client"),
-        (["--cpu-work", "gpu"], "'gpu' is not a choice for cpu_work"),
-        (["--orm", "django"], "'django' is not a choice for orm"),
+        (["-d", "database=mysql"], "'mysql' is not a choice for database"),
+        (["-d", "http_client=urllib3"], "'urllib3' is not a choice for http_client"),
+        (["-d", "cpu_work=gpu"], "'gpu' is not a choice for cpu_work"),
+        (["-d", "orm=django"], "'django' is not a choice for orm"),
         (["--database", "none", "--orm", "sqlalchemy"], "orm=sqlalchemy does not apply with"),
         (["-d", "colour=blue"], "'colour' is not a question"),
         (["-d", "no-equals-sign"], "is not KEY=VALUE"),

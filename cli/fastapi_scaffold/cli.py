@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -32,16 +32,26 @@ app = typer.Typer(
 )
 
 
-def _choice_help(name: str) -> str:
+def _choice_option(name: str) -> Any:
+    """An option taking one of the question's choices in copier.yml, as a Literal: typer lists
+    them in --help, completes them, and refuses any other as click does (exit 2, before
+    anything is rendered). Built from copier.yml, so the choices are never copied here."""
     question = questions()[name]
-    return f"{question.help}: {' | '.join(question.choices)}."
+    choices: Any = Literal.__getitem__(question.choices)  # Literal["none", "psycopg2", ...]
+    return Annotated[choices | None, typer.Option(help=f"{question.help}.")]
 
 
 # The answer options `new` and `update` share.
-Database = Annotated[str | None, typer.Option(help=_choice_help("database"))]
-Orm = Annotated[str | None, typer.Option(help=_choice_help("orm"))]
-HttpClient = Annotated[str | None, typer.Option(help=_choice_help("http_client"))]
-CpuWork = Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))]
+if TYPE_CHECKING:  # what each gives the command: one of its choices, or None when not given
+    Database = str | None
+    Orm = str | None
+    HttpClient = str | None
+    CpuWork = str | None
+else:
+    Database = _choice_option("database")
+    Orm = _choice_option("orm")
+    HttpClient = _choice_option("http_client")
+    CpuWork = _choice_option("cpu_work")
 Data = Annotated[
     list[str] | None,
     typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer any question; repeatable."),
