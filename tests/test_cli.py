@@ -136,6 +136,55 @@ def test_a_choice_not_offered_is_a_usage_error_before_anything_is_loaded(
     assert not destination.exists()
 
 
+def test_show_completion_prints_a_bash_script_that_completes_the_choices(tmp_path: Path) -> None:
+    """The script typer prints, sourced by a real bash, completes `new --cpu-work pro`."""
+    # Name the shell rather than let typer detect the one running the tests.
+    script = run_program(
+        "--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1"
+    )
+    assert script.returncode == 0, script.stderr
+    assert "_FASTAPI_SCAFFOLD_COMPLETE=complete_bash" in script.stdout
+    assert "complete -o default -F _fastapi_scaffold_completion fastapi-scaffold" in script.stdout
+    (tmp_path / "completion.bash").write_text(script.stdout)
+    session = (
+        "source completion.bash\n"
+        "COMP_WORDS=(fastapi-scaffold new p --cpu-work pro); COMP_CWORD=4\n"
+        "_fastapi_scaffold_completion fastapi-scaffold\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    completed = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", session],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{PROGRAM.parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["process"]
+
+
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        ("fastapi-scaffold new --database ", ["none", "psycopg2", "asyncpg"]),
+        ("fastapi-scaffold new p --http-client re", ["requests"]),
+        ("fastapi-scaffold update --orm ", ["none", "sqlalchemy"]),
+        ("fastapi-scaffold check --format ", ["text", "json", "sarif"]),
+        ("fastapi-scaffold ", ["new", "update", "check", "variants"]),
+    ],
+)
+def test_completion_offers_the_choices(words: str, offered: list[str]) -> None:
+    """click's protocol, as the bash script drives it: the words so far and the cursor's."""
+    result = run_program(
+        _FASTAPI_SCAFFOLD_COMPLETE="complete_bash",
+        COMP_WORDS=words,
+        COMP_CWORD=str(len(words.split(" ")) - 1),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == offered
+
+
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0

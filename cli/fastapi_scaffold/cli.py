@@ -27,7 +27,6 @@ app = typer.Typer(
     name="fastapi-scaffold",
     help="Generate FastAPI projects whose handlers fit the libraries they use.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
