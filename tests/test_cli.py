@@ -4,7 +4,9 @@ typer's CliRunner gives the command a stdin that is not a terminal, as in CI.
 """
 
 import os
+import pty
 import re
+import select
 import shlex
 import subprocess
 import sys
@@ -183,6 +185,68 @@ def test_completion_offers_the_choices(words: str, offered: list[str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == offered
+
+
+def run_in_terminal(arguments: list[str], cwd: Path, **env: str) -> tuple[int, str]:
+    """The installed command with a terminal for stdout and stderr, as a person runs it: click
+    and rich color only a terminal. Returns the exit code and everything it printed."""
+    parent, child = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    process = subprocess.Popen(
+        [str(PROGRAM), *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        cwd=cwd,
+        env={**environment, "TERM": "xterm-256color", "COLUMNS": "120", **env},
+    )
+    os.close(child)
+    output = b""
+    try:
+        while select.select([parent], [], [], 30)[0]:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # Linux: the program exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        else:
+            process.kill()
+    finally:
+        os.close(parent)
+    return process.wait(timeout=30), output.decode()
+
+
+def colors(output: str) -> set[str]:
+    """The ANSI color codes (foreground, background; bold or dim are not colors) in output."""
+    found = set()
+    for parameters in re.findall(r"\x1b\[([0-9;]*)m", output):
+        for code in parameters.split(";"):
+            if code and (30 <= int(code) <= 48 or 90 <= int(code) <= 107):
+                found.add(code)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("arguments", "exit_code"),
+    [
+        (["new", "p", "-d", "colour=blue"], InvalidAnswer.exit_code),  # our own red line
+        (["new", "p", "--database", "mysql"], 2),  # click's usage error, in typer's panel
+        (["new", "--help"], 0),
+        (["--help"], 0),
+    ],
+)
+def test_no_color_is_honoured(tmp_path: Path, arguments: list[str], exit_code: int) -> None:
+    """On a terminal the output is colored, unless NO_COLOR is set to anything but ""."""
+    for no_color, colored in ((None, True), ("", True), ("1", False)):
+        env = {} if no_color is None else {"NO_COLOR": no_color}
+        code, output = run_in_terminal(arguments, tmp_path, **env)
+        assert code == exit_code, output
+        assert bool(colors(output)) is colored, (no_color, output)
+        if arguments[-1] == "colour=blue":
+            assert ("\x1b" in output) is colored, output  # not even bold
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_version() -> None:

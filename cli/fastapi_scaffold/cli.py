@@ -6,6 +6,7 @@ so `--help` and `variants` stay fast.
 
 import gc
 import json
+import os
 import shlex
 import signal
 import sys
@@ -57,6 +58,12 @@ Data = Annotated[
 ]
 
 
+def _color() -> bool | None:
+    """False when NO_COLOR is set and not empty (no-color.org); None leaves it to click, which
+    colors a terminal only."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
 def _fail(error: ScaffoldError) -> NoReturn:
     typer.secho(f"error: {error.problem}; {error.fix}", fg=typer.colors.RED, err=True)
     raise typer.Exit(error.exit_code)
@@ -89,12 +96,15 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """Generate FastAPI projects whose handlers fit the libraries they use."""
+    # Every command's context inherits it, so each echo and secho in it honours NO_COLOR.
+    ctx.color = _color()
 
 
 @app.command()
@@ -328,5 +338,10 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:  # outside a command's own handling: while asking, say
-        typer.secho("error: interrupted before anything was written", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "error: interrupted before anything was written",
+            fg=typer.colors.RED,
+            err=True,
+            color=_color(),
+        )
         sys.exit(130)
