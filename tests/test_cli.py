@@ -79,6 +79,16 @@ def test_help_shows_each_choice_options_choices(command: str, option: str, choic
     assert re.search(rf"{re.escape(option)}\s+{re.escape(choices)}\s", result.stdout), result.stdout
 
 
+def test_the_readmes_help_excerpt_is_what_help_prints() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    excerpt = readme.split("`new --help` lists")[1].split("```text\n")[1].split("```")[0]
+    printed = [
+        line.strip("│ ").rstrip() for line in run_program("new", "--help").stdout.splitlines()
+    ]
+    for line in excerpt.splitlines():
+        assert line.strip() in printed, line
+
+
 @pytest.mark.parametrize(
     ("arguments", "usage"),
     [
