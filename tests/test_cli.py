@@ -4,6 +4,9 @@ typer's CliRunner gives the command a stdin that is not a terminal, as in CI.
 """
 
 import os
+import pty
+import re
+import select
 import shlex
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import DestinationError, InvalidAnswer, MissingAnswers
 
 runner = CliRunner()
+PROGRAM = Path(sys.executable).parent / "fastapi-scaffold"  # the installed entry point
 CHOICES = ["--database", "none", "--http-client", "none", "--cpu-work", "none"]
 
 
@@ -27,11 +31,14 @@ def answers_of(project: Path) -> dict[str, str]:
     return answers
 
 
-def test_help_lists_the_commands_without_importing_copier() -> None:
+@pytest.mark.parametrize(
+    ("arguments", "shown"), [(["--help"], "variants"), (["new", "--help"], "--database")]
+)
+def test_help_lists_the_commands_without_importing_copier(arguments: list[str], shown: str) -> None:
     script = (
         "import sys\n"
         "from fastapi_scaffold.cli import main\n"
-        "sys.argv = ['fastapi-scaffold', '--help']\n"
+        f"sys.argv = ['fastapi-scaffold', *{arguments!r}]\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "assert 'copier' not in sys.modules, 'copier imported for --help'\n"
@@ -42,7 +49,214 @@ def test_help_lists_the_commands_without_importing_copier() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "new" in result.stdout
-    assert "variants" in result.stdout
+    assert shown in result.stdout
+
+
+def run_program(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it, with a wide terminal so no line wraps."""
+    return subprocess.run(
+        [str(PROGRAM), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "choices"),
+    [
+        ("--database", "[none|psycopg2|asyncpg]"),
+        ("--orm", "[none|sqlalchemy]"),
+        ("--http-client", "[none|requests|httpx]"),
+        ("--cpu-work", "[none|thread|process|celery]"),
+    ],
+)
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_help_shows_each_choice_options_choices(command: str, option: str, choices: str) -> None:
+    result = run_program(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"{re.escape(option)}\s+{re.escape(choices)}\s", result.stdout), result.stdout
+
+
+def test_the_readmes_help_excerpt_is_what_help_prints() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    excerpt = readme.split("`new --help` lists")[1].split("```text\n")[1].split("```")[0]
+    printed = [
+        line.strip("│ ").rstrip() for line in run_program("new", "--help").stdout.splitlines()
+    ]
+    for line in excerpt.splitlines():
+        assert line.strip() in printed, line
+
+
+@pytest.mark.parametrize(
+    ("arguments", "usage"),
+    [
+        ([], "Usage: fastapi-scaffold [OPTIONS] COMMAND [ARGS]..."),
+        (["new"], "Usage: fastapi-scaffold new [OPTIONS] PATH"),
+        (["update"], "Usage: fastapi-scaffold update [OPTIONS] [PATH]"),
+        (["check"], "Usage: fastapi-scaffold check [OPTIONS] [PATH]"),
+        (["variants"], "Usage: fastapi-scaffold variants [OPTIONS]"),
+    ],
+)
+def test_help_uses_clicks_metavars(arguments: list[str], usage: str) -> None:
+    """click's conventions: TEXT, PATH, nothing after a flag; not `<str>`, `<bool>`, `{path}`."""
+    result = run_program(*arguments, "--help")
+    assert result.returncode == 0, result.stderr
+    assert usage in result.stdout
+    assert not re.search(r"<\w+>|\{\w+\}", result.stdout), result.stdout
+    for flag in ("--help", "--defaults", "--force", "--json", "--fix", "--version"):
+        for line in result.stdout.splitlines():
+            if re.match(rf"│ {flag}\b", line):  # its row: the help text, no metavar
+                assert re.match(rf"│ {flag}\s+[A-Z]", line), line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "valid"),
+    [
+        ("--database", "mysql", "'none', 'psycopg2', 'asyncpg'"),
+        ("--orm", "django", "'none', 'sqlalchemy'"),
+        ("--http-client", "urllib3", "'none', 'requests', 'httpx'"),
+        ("--cpu-work", "gpu", "'none', 'thread', 'process', 'celery'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_a_choice_not_offered_is_a_usage_error_before_anything_is_loaded(
+    tmp_path: Path, command: str, option: str, value: str, valid: str
+) -> None:
+    """click refuses it while parsing (exit 2, its own message): copier is never imported."""
+    destination = tmp_path / "p"
+    script = (
+        "import sys\n"
+        "from fastapi_scaffold.cli import main\n"
+        f"sys.argv = ['fastapi-scaffold', {command!r}, {str(destination)!r}, {option!r}, "
+        f"{value!r}]\n"
+        "try:\n    main()\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "assert 'copier' not in sys.modules, 'copier imported before the options were checked'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '{option}': '{value}' is not one of {valid}." in result.stderr
+    assert not destination.exists()
+
+
+def test_show_completion_prints_a_bash_script_that_completes_the_choices(tmp_path: Path) -> None:
+    """The script typer prints, sourced by a real bash, completes `new --cpu-work pro`."""
+    # Name the shell rather than let typer detect the one running the tests.
+    script = run_program(
+        "--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1"
+    )
+    assert script.returncode == 0, script.stderr
+    assert "_FASTAPI_SCAFFOLD_COMPLETE=complete_bash" in script.stdout
+    assert "complete -o default -F _fastapi_scaffold_completion fastapi-scaffold" in script.stdout
+    (tmp_path / "completion.bash").write_text(script.stdout)
+    session = (
+        "source completion.bash\n"
+        "COMP_WORDS=(fastapi-scaffold new p --cpu-work pro); COMP_CWORD=4\n"
+        "_fastapi_scaffold_completion fastapi-scaffold\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    completed = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", session],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{PROGRAM.parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["process"]
+
+
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        ("fastapi-scaffold new --database ", ["none", "psycopg2", "asyncpg"]),
+        ("fastapi-scaffold new p --http-client re", ["requests"]),
+        ("fastapi-scaffold update --orm ", ["none", "sqlalchemy"]),
+        ("fastapi-scaffold check --format ", ["text", "json", "sarif"]),
+        ("fastapi-scaffold ", ["new", "update", "check", "variants"]),
+    ],
+)
+def test_completion_offers_the_choices(words: str, offered: list[str]) -> None:
+    """click's protocol, as the bash script drives it: the words so far and the cursor's."""
+    result = run_program(
+        _FASTAPI_SCAFFOLD_COMPLETE="complete_bash",
+        COMP_WORDS=words,
+        COMP_CWORD=str(len(words.split(" ")) - 1),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == offered
+
+
+def run_in_terminal(arguments: list[str], cwd: Path, **env: str) -> tuple[int, str]:
+    """The installed command with a terminal for stdout and stderr, as a person runs it: click
+    and rich color only a terminal. Returns the exit code and everything it printed."""
+    parent, child = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    process = subprocess.Popen(
+        [str(PROGRAM), *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        cwd=cwd,
+        env={**environment, "TERM": "xterm-256color", "COLUMNS": "120", **env},
+    )
+    os.close(child)
+    output = b""
+    try:
+        while select.select([parent], [], [], 30)[0]:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # Linux: the program exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        else:
+            process.kill()
+    finally:
+        os.close(parent)
+    return process.wait(timeout=30), output.decode()
+
+
+def colors(output: str) -> set[str]:
+    """The ANSI color codes (foreground, background; bold or dim are not colors) in output."""
+    found = set()
+    for parameters in re.findall(r"\x1b\[([0-9;]*)m", output):
+        for code in parameters.split(";"):
+            if code and (30 <= int(code) <= 48 or 90 <= int(code) <= 107):
+                found.add(code)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("arguments", "exit_code"),
+    [
+        (["new", "p", "-d", "colour=blue"], InvalidAnswer.exit_code),  # our own red line
+        (["new", "p", "--database", "mysql"], 2),  # click's usage error, in typer's panel
+        (["new", "--help"], 0),
+        (["--help"], 0),
+    ],
+)
+def test_no_color_is_honoured(tmp_path: Path, arguments: list[str], exit_code: int) -> None:
+    """On a terminal the output is colored, unless NO_COLOR is set to anything but ""."""
+    for no_color, colored in ((None, True), ("", True), ("1", False)):
+        env = {} if no_color is None else {"NO_COLOR": no_color}
+        code, output = run_in_terminal(arguments, tmp_path, **env)
+        assert code == exit_code, output
+        assert bool(colors(output)) is colored, (no_color, output)
+        if arguments[-1] == "colour=blue":
+            assert ("\x1b" in output) is colored, output  # not even bold
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_version() -> None:
@@ -108,10 +322,10 @@ def test_all_answers_given_needs_no_terminal(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "mentioned"),
     [
-        (["--database", "mysql"], "'mysql' is not a choice for database"),
-        (["--http-client", "urllib3"], "'urllib3' is not a choice for http_client"),
-        (["--cpu-work", "gpu"], "'gpu' is not a choice for cpu_work"),
-        (["--orm", "django"], "'django' is not a choice for orm"),
+        (["-d", "database=mysql"], "'mysql' is not a choice for database"),
+        (["-d", "http_client=urllib3"], "'urllib3' is not a choice for http_client"),
+        (["-d", "cpu_work=gpu"], "'gpu' is not a choice for cpu_work"),
+        (["-d", "orm=django"], "'django' is not a choice for orm"),
         (["--database", "none", "--orm", "sqlalchemy"], "orm=sqlalchemy does not apply with"),
         (["-d", "colour=blue"], "'colour' is not a question"),
         (["-d", "no-equals-sign"], "is not KEY=VALUE"),

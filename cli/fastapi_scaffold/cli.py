@@ -6,11 +6,12 @@ so `--help` and `variants` stay fast.
 
 import gc
 import json
+import os
 import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -27,25 +28,40 @@ app = typer.Typer(
     name="fastapi-scaffold",
     help="Generate FastAPI projects whose handlers fit the libraries they use.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-def _choice_help(name: str) -> str:
+def _choice_option(name: str) -> Any:
+    """An option taking one of the question's choices in copier.yml, as a Literal: typer lists
+    them in --help, completes them, and refuses any other as click does (exit 2, before
+    anything is rendered). Built from copier.yml, so the choices are never copied here."""
     question = questions()[name]
-    return f"{question.help}: {' | '.join(question.choices)}."
+    choices: Any = Literal.__getitem__(question.choices)  # Literal["none", "psycopg2", ...]
+    return Annotated[choices | None, typer.Option(help=f"{question.help}.")]
 
 
 # The answer options `new` and `update` share.
-Database = Annotated[str | None, typer.Option(help=_choice_help("database"))]
-Orm = Annotated[str | None, typer.Option(help=_choice_help("orm"))]
-HttpClient = Annotated[str | None, typer.Option(help=_choice_help("http_client"))]
-CpuWork = Annotated[str | None, typer.Option(help=_choice_help("cpu_work"))]
+if TYPE_CHECKING:  # what each gives the command: one of its choices, or None when not given
+    Database = str | None
+    Orm = str | None
+    HttpClient = str | None
+    CpuWork = str | None
+else:
+    Database = _choice_option("database")
+    Orm = _choice_option("orm")
+    HttpClient = _choice_option("http_client")
+    CpuWork = _choice_option("cpu_work")
 Data = Annotated[
     list[str] | None,
     typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer any question; repeatable."),
 ]
+
+
+def _color() -> bool | None:
+    """False when NO_COLOR is set and not empty (no-color.org); None leaves it to click, which
+    colors a terminal only."""
+    return False if os.environ.get("NO_COLOR") else None
 
 
 def _fail(error: ScaffoldError) -> NoReturn:
@@ -80,12 +96,15 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """Generate FastAPI projects whose handlers fit the libraries they use."""
+    # Every command's context inherits it, so each echo and secho in it honours NO_COLOR.
+    ctx.color = _color()
 
 
 @app.command()
@@ -319,5 +338,10 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:  # outside a command's own handling: while asking, say
-        typer.secho("error: interrupted before anything was written", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "error: interrupted before anything was written",
+            fg=typer.colors.RED,
+            err=True,
+            color=_color(),
+        )
         sys.exit(130)

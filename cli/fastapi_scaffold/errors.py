@@ -1,4 +1,5 @@
-"""The errors a user can fix. The CLI prints each as one red line and exits with its code.
+"""The errors a user can fix. The CLI prints each as one red line (plain when NO_COLOR is set)
+and exits with its code.
 
 `check` also ends with a code of its own when it ran: 0 when it found nothing, 1 when it found
 blocking calls, and CHECK_INCOMPLETE_EXIT_CODE when some file (or function) could not be checked:
