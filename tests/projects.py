@@ -6,12 +6,16 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Sequence
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant, variants
@@ -20,16 +24,18 @@ from fastapi_scaffold.template import Variant, variants
 def run_project_tests(
     project: Path, database_url: str | None, *pytest_args: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the project's pytest against `database_url` (None: a project without a database)."""
-    env = {**os.environ}
+    """Run the project's pytest against `database_url` (None: a project without a database),
+    with the pytest plugins its own environment would have (`project_plugins`)."""
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("DATABASE_URL", None)
     if database_url is not None:
         env["DATABASE_URL"] = database_url
+    plugins = [arg for module in project_plugins(project) for arg in ("-p", module)]
     return subprocess.run(
         # pytest-alembic's collector is off in every run: it is installed here for the projects
         # with a database, which turn it off themselves (it fails on pytest 9.2).
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest_alembic"]
-        + list(pytest_args),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins]
+        + ["-p", "no:pytest_alembic", *pytest_args],
         cwd=project,
         env=env,
         capture_output=True,
@@ -37,6 +43,47 @@ def run_project_tests(
         timeout=600,
         check=False,
     )
+
+
+def project_plugins(project: Path) -> list[str]:
+    """The pytest plugins (their modules) that installing `project` with its test extra brings:
+    those of the distributions its dependencies need, transitively. The shared environment has
+    others, the generator's own (schemathesis, hypothesis, xdist, pytest-copie); a project's
+    suite never sees them in its own environment, and loading them cost each run about 4 s of
+    CPU, so they are left out. So are those the project turns off itself (`-p no:NAME`)."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    wanted = [
+        *pyproject["project"]["dependencies"],
+        *pyproject["project"]["optional-dependencies"]["test"],
+    ]
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    blocked = {option.removeprefix("no:") for option in addopts if option.startswith("no:")}
+    return [
+        entry_point.value
+        for entry_point in metadata.entry_points(group="pytest11")
+        if entry_point.dist is not None
+        and entry_point.name not in blocked
+        and canonicalize_name(entry_point.dist.name) in _closure(tuple(wanted))
+    ]
+
+
+@cache
+def _closure(requirements: tuple[str, ...]) -> frozenset[str]:
+    """The distributions `requirements` install, transitively, as canonical names."""
+    found: set[str] = set()
+    pending = list(requirements)
+    while pending:
+        requirement = Requirement(pending.pop())
+        name = canonicalize_name(requirement.name)
+        if name in found or (requirement.marker and not requirement.marker.evaluate()):
+            continue
+        found.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        pending += [req for req in requires if "extra ==" not in req]
+    return frozenset(found)
 
 
 # What each generated test file exercises of its variant: the answers (the handler style they
