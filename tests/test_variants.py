@@ -34,10 +34,13 @@ QUERY_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
 
 
 # What the served probe varies with when every variant is checked at once: the app's wiring by
-# its database, ORM, HTTP client and whether Celery runs its jobs. The thread and process pools
-# behind /compute are served by each one's own suite (test_compute, test_concurrency) in every
-# style; `--variant` serves its variant whatever it is.
-PROBE_EXERCISES = ("database", "orm", "http_client", "celery")
+# its database, ORM and HTTP client, each served in its fullest variant, the one with Celery
+# (a worker beside the app: the most wiring). The apps without Celery are served elsewhere:
+# the thread and process pools behind /compute in test_properties, test_load and test_hostile
+# (FULL_FEATURED), and one per database by the Dockerfile's steps (test_shipping); each pool's
+# own suite (test_compute, test_concurrency) runs in every style. `--variant` serves its
+# variant whatever it is.
+PROBE_EXERCISES = ("database", "orm", "http_client")
 
 
 def probe(base: str, variant: Variant) -> None:
@@ -155,7 +158,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
         assert suite.returncode == 0, f"{project.name}'s own suite failed:\n{suite.stdout[-5000:]}"
 
     if every_variant and not represents(variant, PROBE_EXERCISES, all_variants()):
-        return  # served in the variant that differs only in its CPU work (none, thread, process)
+        return  # served in the variant that differs only in its CPU work: the one with Celery
     env = {**os.environ}
     if database_url is not None:
         env["DATABASE_URL"] = database_url
