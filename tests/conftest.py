@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
         _server.close()
         del os.environ[SERVER_URL_VARIABLE]
+    if not hasattr(config, "workerinput"):  # the run's rendered variants, store and mypy caches
+        for variable in ("FASTAPI_SCAFFOLD_HOME", GENERATED_VARIABLE):
+            shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from tests.projects import (
     package_of,
     rendered,
     represents,
+    run_mypy,
     run_project_tests,
     suite_files,
 )
@@ -143,8 +144,8 @@ def test_variant_passes_its_checks_and_its_own_suite(
     run([str(BIN / "ruff"), "format", "--check", "."], project)
     # One mypy cache per xdist worker: shared by its variants, never written by two processes.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    cache = tmp_path.parent.parent / f"mypy-cache-{worker}"
-    run([str(BIN / "mypy"), "--cache-dir", str(cache)], project)
+    typed = run_mypy(project, tmp_path.parent.parent / f"mypy-cache-{worker}")
+    assert typed.returncode == 0, f"mypy failed in {project}:\n{typed.stdout}\n{typed.stderr}"
 
     database_url = None
     if variant.database != "none":
