@@ -3,6 +3,7 @@ A, committed and edited by its user: shared by the update tests (a plugin of tes
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import copier
@@ -46,10 +47,8 @@ def release_b(template: Path) -> None:
     health.write_text("\n".join([B_HEALTH_DOC, *lines[1:]]) + "\n")
 
 
-@pytest.fixture
-def template_repo(tmp_path: Path) -> Path:
-    """A git repository holding the template as version v1.0.0 (A) and v2.0.0 (B)."""
-    repo = tmp_path / "template-repo"
+def _release(repo: Path) -> None:
+    """The template as version v1.0.0 (A) and v2.0.0 (B) in a new git repository at `repo`."""
     copy_template(repo)
     git(repo, "init", "--quiet", "--initial-branch=main")
     git(repo, "add", "--all")
@@ -58,17 +57,12 @@ def template_repo(tmp_path: Path) -> Path:
     release_b(repo)
     git(repo, "commit", "--quiet", "--all", "-m", "B")
     git(repo, "tag", "v2.0.0")
-    return repo
 
 
-@pytest.fixture
-def project_from_a(template_repo: Path, tmp_path: Path) -> Path:
+def _generate_and_edit(repo: Path, project: Path) -> None:
     """A project generated from version A, committed, then edited by its user: a new route, a
     changed setting default, both committed."""
-    project = tmp_path / "svc"
-    copier.run_copy(
-        str(template_repo), project, data=ANSWERS, vcs_ref="v1.0.0", defaults=True, quiet=True
-    )
+    copier.run_copy(str(repo), project, data=ANSWERS, vcs_ref="v1.0.0", defaults=True, quiet=True)
     git(project, "init", "--quiet", "--initial-branch=main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "generated from A")
@@ -93,7 +87,42 @@ def project_from_a(template_repo: Path, tmp_path: Path) -> Path:
     settings.write_text(edited)
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "user edits")
-    return project
+
+
+@dataclass(frozen=True)
+class Originals:
+    """What the update tests start from, made once per xdist worker: each test gets copies
+    (rendering the project from a git repository cost each test about 2 s of CPU)."""
+
+    repo: Path  # where each test's template_repo is: the path the project's answers record
+    released: Path  # the repository as released, A and B, to reset `repo` from
+    project: Path
+
+
+@pytest.fixture(scope="session")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> Originals:
+    root = tmp_path_factory.mktemp("update-originals")
+    repo, released, project = root / "template-repo", root / "released", root / "project" / "svc"
+    _release(repo)
+    _generate_and_edit(repo, project)
+    shutil.copytree(repo, released, symlinks=True)
+    return Originals(repo, released, project)
+
+
+@pytest.fixture
+def template_repo(originals: Originals) -> Path:
+    """A git repository holding the template as version v1.0.0 (A) and v2.0.0 (B), as
+    released: whatever an earlier test added to it is gone."""
+    shutil.rmtree(originals.repo, ignore_errors=True)  # a test may have moved it away
+    shutil.copytree(originals.released, originals.repo, symlinks=True)
+    return originals.repo
+
+
+@pytest.fixture
+def project_from_a(template_repo: Path, originals: Originals, tmp_path: Path) -> Path:
+    """A project generated from version A, committed, then edited by its user: a new route, a
+    changed setting default, both committed (`_generate_and_edit`)."""
+    return Path(shutil.copytree(originals.project, tmp_path / "svc", symlinks=True))
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
