@@ -50,20 +50,23 @@ class Mode:
 
 
 FULL = Mode("full")
+# A smoke run: every part, row and verdict, with as little load as still gives each a number
+# (the test suite runs it, test_bench.py).
 QUICK = Mode(
     "quick",
     io_reps=1,
     cpu_reps=1,
     rps_reps=2,
+    concurrency=50,
     warmup_concurrency=20,
     blocking_concurrency=10,
     client_rounds=1,
     client_concurrency=50,
     job_s=0.2,
     idle_probes=30,
-    rps_requests=250,
-    rps_warmup=100,
-    asgi_requests=300,
+    rps_requests=100,
+    rps_warmup=50,
+    asgi_requests=100,
     asgi_rounds=2,
     tool_runs=1,
     queue_reps=1,
@@ -73,7 +76,7 @@ QUICK = Mode(
     queue_jobs_reps=1,
     queue_job_s=0.01,
     orm_reps=1,
-    orm_profile_s=2.0,
+    orm_profile_s=1.0,
     queue_busy_jobs=8,
 )
 
