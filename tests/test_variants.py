@@ -8,6 +8,7 @@ import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -124,11 +125,25 @@ def assert_sql_parameterised(package: Path, variant: Variant) -> None:
         assert queries >= 3, "the items queries were not found: is this check still looking?"
 
 
+def heaviest_first(params: list[Any]) -> list[Any]:
+    """The variants that run the most generated test files first (Celery's worker among them),
+    then those served: the light ones last, so that xdist's workers end together (the heaviest
+    last kept one worker busy for two minutes while the others were idle)."""
+    every_variant = all_variants()
+
+    def weight(param: Any) -> tuple[int, str]:
+        variant: Variant = param.values[0]
+        files = sum(
+            represents(variant, key, every_variant) for key in SUITE_FILE_EXERCISES.values()
+        )
+        served = represents(variant, PROBE_EXERCISES, every_variant)
+        return (-(files + 2 * served + 3 * (variant.cpu_work == "celery")), variant.id)
+
+    return sorted(params, key=weight)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "variant",
-    each_variant(),
-)
+@pytest.mark.parametrize("variant", heaviest_first(each_variant()))
 def test_variant_passes_its_checks_and_its_own_suite(
     variant: Variant, copie: Copie, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
