@@ -63,10 +63,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not wanted:
         kept = [item for item in items if item.get_closest_marker("matrix_only") is None]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-        # The variants' checks first, heaviest first (test_variants.py): xdist's first worker
-        # starts on them, and the others take the light ones from the end of its queue once
-        # their own are done, so no heavy variant is left for the last minutes.
-        kept.sort(key=lambda item: item.path.name != "test_variants.py")
         items[:] = kept
         return
     unknown = wanted - {variant.id for variant in all_variants()}
