@@ -159,6 +159,11 @@ def test_compose_agrees_with_the_app(variant: Variant, project: Path) -> None:
         worker = shlex.join(services["worker"]["command"])
         assert f"`{worker}`" in readme
         assert worker.startswith(readme_block(readme, "Run")[-1].rsplit(" --concurrency", 1)[0])
+        # A worker that exits is started again, and its health is its own answer to a ping.
+        assert services["worker"]["restart"] == "on-failure"
+        [probe] = services["worker"]["healthcheck"]["test"][1:]
+        assert probe.startswith(f"celery -A {package_of(variant)}.tasks inspect ping ")
+        assert "--destination celery@$$HOSTNAME" in probe
     for name in ("app", "migrate", "worker"):
         if name in services:
             assert services[name]["build"] == "."  # the project's own image

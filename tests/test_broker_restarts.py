@@ -1,0 +1,109 @@
+"""Celery workers that survive their broker (issue 18): a served celery variant and the
+README's worker, jobs in flight (acknowledged late) while its Redis, persisted as compose runs
+it (AOF), is restarted again and again. Before, kombu could end the worker on such a restart
+("Unrecoverable error: AttributeError(... 'hostname')"), and a job that finished while Redis was
+down was recorded as a FAILURE: the client got a 500 for work done.
+
+Bounded in count (RESTARTS, the jobs a fixed number of clients send) and in time (each wait);
+no latency is asserted."""
+
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from pytest_copie.plugin import Copie
+
+from tests.hostile import environment, persistent_redis
+from tests.projects import generate, variants_named
+from tests.served import celery_worker, read_log, request_json, served, wait_until_ready
+
+[VARIANT] = variants_named("none-none-celery")
+RESTARTS = 10
+DOWN_S = 0.5  # Redis stopped, each time
+UP_S = 2.5  # Redis up between two restarts: jobs are published, taken and finished
+CLIENTS = 4
+N = 300_000  # a job of some 30-100 ms: some are running at every restart
+
+
+def expected(n: int) -> int:
+    return sum(math.isqrt(i) for i in range(n))
+
+
+@pytest.mark.slow
+def test_the_worker_survives_redis_restarts_and_every_accepted_job_succeeds(
+    copie: Copie,
+) -> None:
+    """RESTARTS Redis restarts (SIGTERM, then start on the same AOF) while CLIENTS clients
+    keep sending POST /jobs and GET /compute: the worker lives through all of them (it
+    answers, and stops cleanly at the end, with no unrecoverable error in its log), every job
+    accepted with 202 ends `succeeded`, and no /compute is answered 500 (503 while Redis is
+    down, or 504, are fair answers; a 500 says a job failed)."""
+    package = f"b_{VARIANT.id.replace('-', '_')}"
+    project = generate(copie, VARIANT, package)
+    accepted: list[str] = []
+    compute_statuses: list[int] = []
+    stop = threading.Event()
+
+    def client(base: str) -> None:
+        while not stop.is_set():
+            status, job = request_json("POST", f"{base}/jobs", {"n": N})
+            if status == 202:
+                accepted.append(job["id"])
+            status, answer = request_json("GET", f"{base}/compute?n={N // 10}")
+            compute_statuses.append(status)
+            if status == 200:
+                assert answer == {"n": N // 10, "result": expected(N // 10)}
+            if status == 503:
+                time.sleep(0.1)  # Redis is down: not a busy loop meanwhile
+
+    with persistent_redis() as redis:
+        env = environment(
+            REDIS_URL=redis.url,
+            COMPUTE_TIMEOUT_S="8",
+            WORKER_MAX_JOBS_PER_CHILD="25",  # pool processes replaced during the test too
+        )
+        with (
+            served(project, package, env) as base,
+            celery_worker(project, redis.url, concurrency=2, env=env) as worker_log,
+            ThreadPoolExecutor(CLIENTS) as clients,
+        ):
+            wait_until_ready(base)
+            sending = [clients.submit(client, base) for _ in range(CLIENTS)]
+            try:
+                for _ in range(RESTARTS):
+                    time.sleep(UP_S)
+                    redis.stop()
+                    time.sleep(DOWN_S)
+                    redis.start()
+                time.sleep(UP_S)
+            finally:
+                stop.set()
+                for one in sending:
+                    one.result()
+            wait_until_ready(base, timeout_s=30)  # a live worker consumes the queue
+            _assert_all_succeed(base, accepted)
+            log = read_log(worker_log)
+            assert "Unrecoverable error" not in log, log
+    report = f"{len(accepted)} jobs accepted; /compute answers: {sorted(compute_statuses)}"
+    assert len(accepted) >= RESTARTS, report
+    assert 200 in compute_statuses, report
+    assert 500 not in compute_statuses, report
+    assert set(compute_statuses) <= {200, 503, 504}, report
+
+
+def _assert_all_succeed(base: str, ids: list[str], timeout_s: float = 120) -> None:
+    pending = set(ids)
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        for job_id in list(pending):
+            status, view = request_json("GET", f"{base}/jobs/{job_id}")
+            assert status == 200, f"job {job_id}: {status}"
+            assert view["state"] != "failed", view
+            if view["state"] == "succeeded":
+                assert view["result"] == expected(N)
+                pending.discard(job_id)
+        assert time.monotonic() < deadline, f"{len(pending)} of {len(ids)} jobs not done"
+        if pending:
+            time.sleep(0.5)
