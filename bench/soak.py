@@ -74,7 +74,9 @@ class Sample:
     fds: int
     threads: int
     upstream_sockets: int
-    redis_clients: int
+    redis_clients: int  # as Redis counts them: the app's, the worker's, the sampler's
+    app_redis_sockets: int
+    worker_redis_sockets: int  # main process and pool processes
     redis_keys: int
     redis_memory_mb: float
     requests: int
@@ -235,6 +237,14 @@ def _sample(service: Service, started: float) -> Sample:
         if service.upstream_port
         else 0,
         redis_clients=clients,
+        app_redis_sockets=_sockets_to(service.app_pid, service.redis_port)
+        if service.redis_port
+        else 0,
+        worker_redis_sockets=sum(
+            _sockets_to(member, service.redis_port) for member in _tree(service.worker_pid)
+        )
+        if service.worker_pid
+        else 0,
         redis_keys=keys,
         redis_memory_mb=round(memory, 2),
         requests=len(latencies),
@@ -426,6 +436,8 @@ SERIES = (
     "threads",
     "upstream_sockets",
     "redis_clients",
+    "app_redis_sockets",
+    "worker_redis_sockets",
     "redis_keys",
     "redis_memory_mb",
 )

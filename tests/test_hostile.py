@@ -310,8 +310,8 @@ def test_celery_takes_every_job_and_keeps_it_through_redis_restarts(
                 ]
                 assert computed == expected
 
-                lost_at = time.monotonic()
                 redis.stop()
+                lost_at = time.monotonic()  # once stopped: under load, SIGTERM can take seconds
                 assert call(base, "GET", "/compute?n=10") == (
                     503,
                     {"detail": "job queue unavailable: cannot reach Redis"},
