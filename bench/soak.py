@@ -25,6 +25,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -459,14 +460,17 @@ SERIES = (
 
 
 def slope_per_minute(samples: Sequence[Sample], series: str) -> float:
-    """The least-squares slope of `series` after warm-up, per minute."""
+    """The Theil-Sen slope of `series` after warm-up, per minute: the median of the slopes
+    between every two samples, which a few outliers (a pool process being replaced as it is
+    sampled, a burst's peak) do not move, as they move a least-squares fit."""
     points = [(s.at_s / 60, float(getattr(s, series))) for s in after_warm_up(samples)]
-    if len(points) < 2:
-        return 0.0
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+    slopes = [
+        (y2 - y1) / (x2 - x1)
+        for i, (x1, y1) in enumerate(points)
+        for x2, y2 in points[i + 1 :]
+        if x2 != x1
+    ]
+    return statistics.median(slopes) if slopes else 0.0
 
 
 def render(settings: Settings, services: dict[str, Service]) -> str:
@@ -516,9 +520,9 @@ def after_warm_up(samples: Sequence[Sample]) -> Sequence[Sample]:
 
 
 def flat(samples: Sequence[Sample], series: str, slope: float, minutes: float) -> bool:
-    """Whether the fitted growth over the run stays within 5% of the series' mean (or within
-    2, for small counts): a leak grows; a count that falls (connections a restart dropped)
-    or swings with the bursts is no leak."""
+    """Whether the fitted growth over the whole run stays within 5% of the series' mean (or
+    within 2, for small counts): a leak grows; a count that falls (connections a restart
+    dropped) or swings with the bursts is no leak."""
     values = [float(getattr(sample, series)) for sample in after_warm_up(samples)]
     mean = sum(values) / len(values) if values else 0.0
     return slope * minutes <= max(0.05 * mean, 2.0)
