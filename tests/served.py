@@ -82,6 +82,26 @@ def _wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
     raise AssertionError(f"{url} did not answer within {STARTUP_TIMEOUT_S} s")
 
 
+def _wait_until_consuming(worker: subprocess.Popen[str], redis_url: str) -> None:
+    """Until the worker answers a ping: its remote control starts after its task consumer, so a
+    job published from then on is taken. A worker says it is alive (the app's /ready) as it
+    starts, which on a loaded machine can be seconds before it consumes."""
+    from celery import Celery
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    control = Celery(broker=redis_url)
+    deadline = time.monotonic() + 2 * STARTUP_TIMEOUT_S
+    try:
+        while True:
+            with contextlib.suppress(RedisConnectionError):  # pooled; idle too long for Redis
+                if control.control.ping(timeout=0.5, limit=1):
+                    return
+            assert worker.poll() is None, "the worker exited at start-up"
+            assert time.monotonic() < deadline, "the worker answered no ping"
+    finally:
+        control.close()
+
+
 def _stop(server: subprocess.Popen[str]) -> None:
     """SIGTERM, as a process manager stops it; the whole process group is killed if it hangs."""
     if server.poll() is not None:
@@ -169,6 +189,7 @@ def celery_worker(
             start_new_session=True,
         )
         try:
+            _wait_until_consuming(worker, redis_url)
             yield log
         except BaseException as error:
             _stop(worker)
