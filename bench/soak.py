@@ -142,13 +142,19 @@ def _sockets_to(pid: int, port: int) -> int:
         return 0
 
 
-def _sockets_of_to(pid: int, port: int) -> int:
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of `pid`'s open sockets, to find its rows in /proc/<pid>/net/tcp."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         with contextlib.suppress(OSError):
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
+    return inodes
+
+
+def _sockets_of_to(pid: int, port: int) -> int:
+    inodes = _socket_inodes(pid)
     count = 0
     for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
@@ -430,12 +436,7 @@ def run(settings: Settings, root: Path, logs: Path) -> dict[str, Service]:
 
 def _port_of(service: Service) -> int:
     """The port the app listens on, read from /proc (its listening socket)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{service.app_pid}/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{service.app_pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
+    inodes = _socket_inodes(service.app_pid)
     for line in Path(f"/proc/{service.app_pid}/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if fields[3] == "0A" and fields[9] in inodes:
