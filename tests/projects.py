@@ -113,6 +113,7 @@ SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_redis_faults.py": ("cpu_work",),
     "test_sessions.py": ("database", "orm"),
     "test_settings.py": ("database", "orm", "handler_style"),
+    "test_slots.py": ("database",),  # slots.py: one file for every psycopg2 variant
     # Settings checked at start-up, each layer's in its own file.
     "test_startup.py": ("http_client",),
     "test_database_startup.py": ("database", "orm"),
