@@ -315,9 +315,10 @@ def findings(section: Section) -> list[str]:
         + ". Their sessions make the same round trips as the raw paths (no pre-ping: a pooled "
         "connection the server closed is found at checkout without one; the async engine "
         "commits each statement by itself, as asyncpg's raw queries do, so no BEGIN/ROLLBACK "
-        "around one SELECT), and a request makes one thread hop in the sync style: what the "
-        "ORM adds is Python, SQLAlchemy's own for the most part (its inclusive share above: "
-        "the session, the statement's cache key, the ORM's loading and unit of work, and, "
-        "async, greenlet switches)."
+        "around one SELECT), and a request makes one thread hop in the sync style. The routes "
+        "run the mapped table's statements through the session, loading no ORM objects: what "
+        "SQLAlchemy adds is Python, its own for the most part (its inclusive share above: the "
+        "session and its transaction, the connection checkout and its events, the statement's "
+        "cache key and execution context, and, async, greenlet switches)."
     )
     return [text]
