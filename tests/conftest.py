@@ -45,6 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-copie renders `--template` (default: the current directory): this checkout.
     if not (Path(config.option.template) / "copier.yml").is_file():
         config.option.template = str(ROOT)
+    # `new` and `update` lock only where a test asks them to (tests/test_lock.py): a lock
+    # costs a round of index requests, and 2 s of CPU, that the others do not test.
+    os.environ["FASTAPI_SCAFFOLD_LOCK"] = "0"
     if not hasattr(config, "workerinput"):
         # A template store for this run, never the user's ~/.local/share/fastapi-scaffold.
         os.environ["FASTAPI_SCAFFOLD_HOME"] = tempfile.mkdtemp(prefix="fastapi-scaffold-home-")

@@ -47,7 +47,7 @@ def run_project_tests(
 
 
 def project_plugins(project: Path) -> list[str]:
-    """The pytest plugins (their modules) that installing `project` with its test extra brings:
+    """The pytest plugins (their modules) that installing `project` with its dev group brings:
     those of the distributions its dependencies need, transitively. The shared environment has
     others, the generator's own (schemathesis, hypothesis, xdist, pytest-copie); a project's
     suite never sees them in its own environment, and loading them cost each run about 4 s of
@@ -55,7 +55,7 @@ def project_plugins(project: Path) -> list[str]:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     wanted = [
         *pyproject["project"]["dependencies"],
-        *pyproject["project"]["optional-dependencies"]["test"],
+        *pyproject["dependency-groups"]["dev"],
     ]
     addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
     blocked = {option.removeprefix("no:") for option in addopts if option.startswith("no:")}

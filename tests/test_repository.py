@@ -74,9 +74,11 @@ def test_without_an_identity_the_repository_has_no_commit(tmp_path: Path, git_co
 
 
 def test_without_git_the_project_is_generated_and_one_line_says_so(tmp_path: Path) -> None:
-    """PATH holds this environment's scripts only: no git there."""
+    """PATH holds this environment's scripts only: no git there (nor the settings uv needs to
+    reach the index: the lock is tests/test_lock.py's)."""
     result = subprocess.run(
-        [sys.executable, "-m", "fastapi_scaffold", "new", str(tmp_path / "svc"), *CHOICES],
+        [sys.executable, "-m", "fastapi_scaffold", "new", str(tmp_path / "svc"), *CHOICES]
+        + ["--no-lock"],
         env={"PATH": str(BIN), "HOME": str(tmp_path)},
         capture_output=True,
         text=True,

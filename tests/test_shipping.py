@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from dockerfile_parse import DockerfileParser
 from pre_commit.commands.validate_config import validate_config
 from pytest_copie.plugin import Copie
 
+from fastapi_scaffold.lock import lock, uv_binary
 from fastapi_scaffold.template import Variant
 from tests.projects import copy_of, each_variant, package_of, rendered
 from tests.served import BIN, readme_command, served_process
@@ -176,7 +178,19 @@ def test_the_workflow_runs_what_the_readme_says(variant: Variant, project: Path)
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     for step in steps:
         if "uses" in step:
-            assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+            uses = step["uses"]
+            assert re.fullmatch(r"(actions/[\w-]+|astral-sh/setup-uv)@v\d+", uses), uses
+    for job in workflow["jobs"].values():
+        # Every job installs from the lock, with uv's cache keyed on it, before it runs anything.
+        [setup_uv] = [step for step in job["steps"] if "setup-uv" in step.get("uses", "")]
+        assert setup_uv["with"]["cache-dependency-glob"] == "uv.lock"
+        assert setup_uv["with"]["enable-cache"] is True
+        assert same_minor(setup_uv["with"]["version"], metadata.version("uv"))
+        runs = [
+            step["run"] for step in job["steps"] if "run" in step and "apt-get" not in step["run"]
+        ]
+        assert runs[0] == "uv sync --locked"
+        assert all(command.startswith("uv run ") for command in runs[1:]), runs
     commands = [step["run"] for step in steps if "run" in step]
     readme = readme_block((project / "README.md").read_text(), "Test")
     wanted = [part.strip() for line in readme for part in line.split("&&")]
@@ -209,33 +223,41 @@ def image_environment(parser: DockerfileParser) -> dict[str, str]:
     return settings
 
 
+def same_minor(one: str, other: str) -> bool:
+    return one.split(".")[:2] == other.split(".")[:2]
+
+
 def install_as_the_image_does(project: Path, scratch: Path) -> Path:
-    """The Dockerfile's build stage, run here: its COPY sources put into a build directory, its
-    RUN steps run there with IMAGE_VENV replaced by a scratch venv, which is returned. The
-    dependencies come from this test environment (a .pth file): pip needs no network, no index."""
+    """The Dockerfile's build stage, run here from the project's lock (which `new` writes;
+    written here first, as the project comes from pytest-copie): its COPY sources put into a
+    build directory, its ENV set and its RUN steps run there with IMAGE_VENV replaced by a
+    scratch venv, which is returned. uv is this environment's, the version the image copies;
+    packages come from the index through uv's shared cache, not the image's no-cache."""
+    locked = lock(project)
+    assert locked.written, locked.reason
     parser = DockerfileParser(str(project / "Dockerfile"))
     stages = [i for i, item in enumerate(parser.structure) if item["instruction"] == "FROM"]
     assert len(stages) == 2, "a build stage and a run stage"
     build = parser.structure[stages[0] : stages[1]]
     source, venv = scratch / "src", scratch / "venv"
     source.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "test-environment.pth").write_text(
-        next(Path(sys.executable).parents[1].glob("lib/python3*/site-packages")).as_posix()
-    )
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "PIP_NO_INDEX": "1",
-        "PIP_NO_BUILD_ISOLATION": "0",  # pip's spelling of --no-build-isolation
-    }
+    env = {**os.environ, "PATH": f"{Path(uv_binary()).parent}{os.pathsep}{os.environ['PATH']}"}
     for item in build:
-        if item["instruction"] == "COPY":
+        if item["instruction"] == "COPY" and item["value"].startswith("--from="):
+            image, *_ = item["value"].removeprefix("--from=").split()
+            name, _, version = image.partition(":")
+            assert name == "ghcr.io/astral-sh/uv", image
+            assert same_minor(version, metadata.version("uv")), "the uv that locked it"
+        elif item["instruction"] == "COPY":
             *sources, _ = item["value"].split()
             for name in sources:
                 copy = shutil.copytree if (project / name).is_dir() else shutil.copy2
                 copy(project / name, source / name)
+        elif item["instruction"] == "ENV":
+            for pair in shlex.split(item["value"]):
+                name, _, value = pair.partition("=")
+                if name != "UV_NO_CACHE":
+                    env[name] = value.replace(IMAGE_VENV, str(venv))
         elif item["instruction"] == "RUN":
             command = item["value"].replace(IMAGE_VENV, str(venv))
             result = subprocess.run(
@@ -286,8 +308,7 @@ def test_the_dockerfile_steps_build_and_serve(
     )
     assert installed.stdout.startswith(str(venv)), "the package is installed in the venv"
     port = str(postgres.free_port())
-    # Dependencies' scripts live in the test environment: `uvicorn` as `python -m uvicorn`.
-    command = [python, "-m", *cmd]
+    command = [str(venv / "bin" / cmd[0]), *cmd[1:]]
     command[command.index("--host") + 1] = "127.0.0.1"  # nothing here leaves loopback
     command[command.index("--port") + 1] = port
     workdir = tmp_path / "home"

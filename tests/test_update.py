@@ -290,7 +290,7 @@ def test_an_untouched_project_switched_by_update_equals_a_fresh_one(
     git(project, "init", "--quiet")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "generated")
-    api.update(project, change, defaults=True)
+    api.update(project, change, defaults=True, lock=False)  # with the lock: tests/test_lock.py
     fresh = api.generate(
         tmp_path / "fresh" / "svc", {"package_name": "svc", **before, **change}, defaults=True
     )

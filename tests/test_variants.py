@@ -61,8 +61,8 @@ def probe(base: str, variant: Variant) -> None:
 
 def assert_requirements_installed(project: Path) -> None:
     """The shared test environment must satisfy what each generated project asks for."""
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    for line in pyproject["dependencies"] + pyproject["optional-dependencies"]["test"]:
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    for line in pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]:
         requirement = Requirement(line)
         installed = metadata.version(requirement.name)
         assert requirement.specifier.contains(installed, prereleases=True), (

@@ -36,11 +36,23 @@ from fastapi_scaffold.gitcmd import (
     subcommand,
     succeeds,
 )
+from fastapi_scaffold.lock import Locked, not_locked
+from fastapi_scaffold.lock import lock as uv_lock
 from fastapi_scaffold.template import asked, asks, template_dir
 from fastapi_scaffold.transaction import Change, Transaction, remove_tree, temporary_files_in
 from fastapi_scaffold.update import ABORT, Update, update
 
-__all__ = ["ABORT", "Created", "Repository", "Update", "check_answers", "generate", "new", "update"]
+__all__ = [
+    "ABORT",
+    "Created",
+    "Locked",
+    "Repository",
+    "Update",
+    "check_answers",
+    "generate",
+    "new",
+    "update",
+]
 
 
 def check_destination(destination: Path, *, force: bool) -> None:
@@ -73,6 +85,7 @@ class Repository:
 class Created:
     project: Path
     repository: Repository | None
+    locked: Locked | None = None  # None: not asked to lock
 
 
 def generate(
@@ -82,10 +95,18 @@ def generate(
     defaults: bool = False,
     interactive: bool = False,
     force: bool = False,
+    lock: bool = False,
 ) -> Path:
-    """`new` without git: generate a project at `destination` and return its path."""
+    """`new` without git, and by default without uv.lock: generate a project at
+    `destination` and return its path."""
     return new(
-        destination, answers, defaults=defaults, interactive=interactive, force=force, git=False
+        destination,
+        answers,
+        defaults=defaults,
+        interactive=interactive,
+        force=force,
+        git=False,
+        lock=lock,
     ).project
 
 
@@ -97,13 +118,16 @@ def new(
     interactive: bool = False,
     force: bool = False,
     git: bool = True,
+    lock: bool = True,
 ) -> Created:
-    """Generate a project at `destination`, with `git` as a repository with one commit.
+    """Generate a project at `destination`, with `lock` its uv.lock, and with `git` as a
+    repository with one commit (the lock in it).
 
     Unanswered questions take their defaults with `defaults`, are asked when `interactive`,
     and are otherwise an error naming them. The project name defaults to the directory's name.
     All of it lands, or nothing: an interrupt, a full disk or a git failure leaves the
-    destination as it was.
+    destination as it was. A lock that cannot be written (no package index) does not stop it:
+    `Created.locked` says why.
     """
     destination = destination.expanduser().absolute()
     data = {"project_name": destination.name, **(answers or {})}
@@ -123,6 +147,7 @@ def new(
         with temporary_files_in(staging / "tmp"):
             rendered = staging / "project"
             _render(rendered, data, defaults=defaults or not missing)
+            locked = uv_lock(rendered) if lock else None
             enclosing = _work_tree_of(destination) if use_git else None
             into_existing = destination.is_dir() and any(destination.iterdir())
             repository = None
@@ -144,11 +169,15 @@ def new(
         raise
     finally:
         remove_tree(staging)
+    if locked is not None and not locked.written:  # say where it is, not where it was made
+        locked = not_locked(locked.reason, destination)
     if not git:
-        return Created(destination, None)
+        return Created(destination, None, locked)
     if shutil.which("git") is None:
         return Created(
-            destination, Repository(False, "git is not installed: the project is not under git yet")
+            destination,
+            Repository(False, "git is not installed: the project is not under git yet"),
+            locked,
         )
     if repository is None and enclosing is not None:
         repository = Repository(
@@ -156,7 +185,7 @@ def new(
             f"{destination} is inside the git work tree {enclosing}: no repository of its own "
             "was made; commit it there",
         )
-    return Created(destination, repository)
+    return Created(destination, repository, locked)
 
 
 def _work_tree_of(path: Path) -> Path | None:

@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import typer
 from fastapi_scaffold import __version__, api
 from fastapi_scaffold.errors import (
     CHECK_INCOMPLETE_EXIT_CODE,
+    NOT_LOCKED_EXIT_CODE,
     DestinationError,
     InvalidAnswer,
     ScaffoldError,
@@ -41,6 +43,8 @@ def _choice_option(name: str) -> Any:
     return Annotated[choices | None, typer.Option(help=f"{question.help}.")]
 
 
+# --no-lock for every `new` and `update` when set to 0 (a machine that cannot reach the index).
+LOCK_VARIABLE = "FASTAPI_SCAFFOLD_LOCK"
 # The answer options `new` and `update` share.
 if TYPE_CHECKING:  # what each gives the command: one of its choices, or None when not given
     Database = str | None
@@ -128,6 +132,14 @@ def new(
         bool,
         typer.Option("--git/--no-git", help="Make the project a git repository with one commit."),
     ] = True,
+    lock: Annotated[
+        bool,
+        typer.Option(
+            "--lock/--no-lock",
+            envvar=LOCK_VARIABLE,
+            help="Lock the dependencies in uv.lock (needs the package index).",
+        ),
+    ] = True,
 ) -> None:
     """Create a new project at PATH."""
     if not path.strip():  # an unset shell variable, say: never "the current directory"
@@ -141,16 +153,34 @@ def new(
             interactive=sys.stdin.isatty(),
             force=force,
             git=git,
+            lock=lock,
         )
     except ScaffoldError as error:
         _fail(error)
     typer.secho(f"Created {created.project}", fg=typer.colors.GREEN)
+    locked = created.locked
+    if locked is not None and not locked.written:
+        typer.secho(
+            f"uv.lock was not written: {locked.reason}; {locked.fix}",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if created.repository is not None:
         repository = created.repository
         typer.secho(repository.message, fg=None if repository.committed else typer.colors.YELLOW)
-    typer.echo(
-        f"Next: cd {shlex.quote(path)} && python3 -m venv .venv && "
-        ".venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
+    typer.echo(f"Next: cd {shlex.quote(path)} && {_first_run()}")
+    if locked is not None and not locked.written:
+        raise typer.Exit(NOT_LOCKED_EXIT_CODE)
+
+
+def _first_run() -> str:
+    """The commands that install a new project and run its tests: with uv where it is on PATH
+    (from the lock), else with pip (its dependency groups need pip 25.1)."""
+    if shutil.which("uv"):
+        return "uv sync && uv run pytest"
+    return (
+        "python3 -m venv .venv && .venv/bin/pip install -q 'pip>=25.1' && "
+        ".venv/bin/pip install -e . --group dev && .venv/bin/pytest"
     )
 
 
@@ -180,6 +210,15 @@ def update(
             "_migrations).",
         ),
     ] = False,
+    lock: Annotated[
+        bool,
+        typer.Option(
+            "--lock/--no-lock",
+            envvar=LOCK_VARIABLE,
+            help="Refresh uv.lock when the update changes the dependencies (needs the package "
+            "index).",
+        ),
+    ] = True,
 ) -> None:
     """Update a generated project to this version of the template, keeping your edits."""
     answers = _answers(data, database=database, orm=orm, http_client=http_client, cpu_work=cpu_work)
@@ -192,6 +231,7 @@ def update(
             pretend=pretend,
             template=template,
             trust=trust,
+            lock=lock,
         )
     except ScaffoldError as error:
         _fail(error)
@@ -229,10 +269,21 @@ def update(
             from fastapi_scaffold.check.output import Format, render
 
             typer.echo(render(result.check_report, Format.TEXT))
+    locked = result.locked
+    if locked is not None and locked.written:
+        typer.echo("The dependencies changed: uv.lock is relocked, staged with the rest.")
+    elif locked is not None:
+        typer.secho(
+            f"uv.lock was not relocked: {locked.reason}; {locked.fix}",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     typer.echo(
         "The changes are staged: review them with `git diff --staged`, then `git commit`; "
         f"to undo the update, `{api.ABORT}`."
     )
+    if locked is not None and not locked.written:
+        raise typer.Exit(NOT_LOCKED_EXIT_CODE)
 
 
 Codes = Annotated[

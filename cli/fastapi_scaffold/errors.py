@@ -4,11 +4,15 @@ and exits with its code.
 `check` also ends with a code of its own when it ran: 0 when it found nothing, 1 when it found
 blocking calls, and CHECK_INCOMPLETE_EXIT_CODE when some file (or function) could not be checked:
 each is named in one line on stderr, and what was found in the rest is reported all the same.
+
+`new` and `update` end with NOT_LOCKED_EXIT_CODE when they did their work but could not write
+the project's uv.lock (no package index): one yellow line says why, and how to lock it later.
 """
 
 import errno
 
 CHECK_INCOMPLETE_EXIT_CODE = 17
+NOT_LOCKED_EXIT_CODE = 18
 
 
 class ScaffoldError(Exception):

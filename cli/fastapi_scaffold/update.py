@@ -47,6 +47,8 @@ from fastapi_scaffold.gitcmd import (
     subcommand,
     succeeds,
 )
+from fastapi_scaffold.lock import Locked, not_locked
+from fastapi_scaffold.lock import lock as lock_project
 from fastapi_scaffold.template import handler_style
 from fastapi_scaffold.transaction import (
     Change,
@@ -90,6 +92,7 @@ class Update:
     styles: tuple[str, str] | None = None
     check_report: "Report | None" = None
     recovered: bool = False
+    locked: Locked | None = None  # None: the dependencies did not change, or not asked to lock
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Plan:
     conflicts: list[str] = field(default_factory=list)
     new_paths: list[str] = field(default_factory=list)
     to_version: str = ""
+    locked: Locked | None = None
 
 
 def update(
@@ -131,11 +135,13 @@ def update(
     pretend: bool = False,
     template: str | None = None,
     trust: bool = False,
+    lock: bool = True,
 ) -> Update:
     """Bring a generated project to this installation's template version (or to the newest
     version of `template`, a git URL or repository), keeping the user's edits: files they never
     touched are regenerated, also when `answers` change them (sync to async, say); a file both
-    changed gets conflict markers. All of it lands, or none of it."""
+    changed gets conflict markers. With `lock`, an update that changes pyproject.toml refreshes
+    uv.lock in the same change (`Update.locked`). All of it lands, or none of it."""
     project = project.expanduser().absolute()
     recorded = read_answers(project)
     repository = _repository(project)
@@ -155,7 +161,9 @@ def update(
     transaction = Transaction(repository.top, work)
     try:
         with temporary_files_in(work / "tmp"):
-            plan = _plan(repository, project, recorded, source, data, defaults, work)
+            plan = _plan(
+                repository, project, recorded, source, data, defaults, work, lock and not pretend
+            )
             if pretend:
                 changed = tuple(change.path for change in plan.changes)
                 return Update(project, from_version, plan.to_version, changed)
@@ -184,15 +192,25 @@ def update(
         git(repository.top, "update-index", "-q", "--refresh")
     changed = tuple(change.path for change in plan.changes)
     if plan.conflicts:
-        raise UpdateConflicts(plan.conflicts, f"git add <files> && {FINISH}", ABORT)
+        relock = "uv lock && " if plan.locked is not None and not plan.locked.written else ""
+        raise UpdateConflicts(plan.conflicts, f"{relock}git add <files> && {FINISH}", ABORT)
     after = read_answers(project)
     styles = (_style_of(recorded), _style_of(after))
     if styles[0] == styles[1]:
-        return Update(project, from_version, plan.to_version, changed, recovered=recovered)
+        return Update(
+            project, from_version, plan.to_version, changed, None, None, recovered, plan.locked
+        )
     from fastapi_scaffold.check import check
 
     return Update(
-        project, from_version, plan.to_version, changed, styles, check(project), recovered
+        project,
+        from_version,
+        plan.to_version,
+        changed,
+        styles,
+        check(project),
+        recovered,
+        plan.locked,
     )
 
 
@@ -329,8 +347,10 @@ def _plan(
     data: dict[str, str],
     defaults: bool,
     work: Path,
+    lock: bool,
 ) -> Plan:
-    """Run copier's update in a scratch clone of HEAD and list what it changed."""
+    """Run copier's update in a scratch clone of HEAD and list what it changed: with `lock`,
+    uv.lock too, relocked there when pyproject.toml changed."""
     import copier
 
     scratch = work / "scratch"
@@ -357,7 +377,9 @@ def _plan(
             vcs_ref=source.version,
             conflict="inline",
         )
+    locked = _relock(inside, project) if lock else None
     plan = _changes(repository, scratch, work)
+    plan.locked = locked
     plan.to_version = str(read_answers(inside).get("_commit"))
     changed_locally = [
         name
@@ -369,6 +391,21 @@ def _plan(
     if any(change.staged is None for change in plan.changes):
         _keep_edited_files_the_update_removes(repository, recorded, source, plan, work)
     return plan
+
+
+def _relock(inside: Path, project: Path) -> Locked | None:
+    """uv.lock brought up to date with a pyproject.toml the update changed (None if it did not):
+    uv keeps every pinned version that still fits. A project made before its lock gets one."""
+    if not git(inside, "status", "--porcelain", "--", "pyproject.toml"):
+        return None
+    if "\n<<<<<<< " in "\n" + (inside / "pyproject.toml").read_text(encoding="utf-8"):
+        return Locked(
+            False,
+            "pyproject.toml has conflicts",
+            "resolve them, run `uv lock`, and commit uv.lock with the update",
+        )
+    locked = lock_project(inside)
+    return locked if locked.written else not_locked(locked.reason, project)
 
 
 def _take_migrated_local_files(
