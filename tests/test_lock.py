@@ -19,7 +19,14 @@ from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import NOT_LOCKED_EXIT_CODE
 from fastapi_scaffold.lock import LOCK_FILE, lock, uv_binary
 from fastapi_scaffold.template import Variant
-from tests.projects import all_variants, package_of, rendered, tree, variants_named
+from tests.projects import (
+    RUN_FROM_THE_LOCK,
+    all_variants,
+    package_of,
+    rendered,
+    tree,
+    variants_named,
+)
 
 runner = CliRunner()
 IDENTITY = {
@@ -31,8 +38,6 @@ IDENTITY = {
 # An index that refuses every connection: a closed port on loopback, no cache, no retries.
 NO_INDEX = {"UV_DEFAULT_INDEX": "http://127.0.0.1:9/simple", "UV_NO_CACHE": "1"}
 NO_INDEX |= {"UV_HTTP_RETRIES": "0"}
-# One variant of each style whose suite runs from its lock: sync, async, and Celery's.
-RUN_FROM_THE_LOCK = ("psycopg2-requests-none", "asyncpg-httpx-none", "none-none-celery")
 _NONE = {"database": "none", "http_client": "none", "cpu_work": "none"}
 
 

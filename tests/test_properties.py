@@ -13,7 +13,7 @@ from tests.projects import FULL_FEATURED, generate
 from tests.served import BIN, served
 
 SEED = 20251122  # the same requests on every run: a failure here reproduces
-MAX_EXAMPLES = 100  # per operation, in each of the fuzzing and stateful phases
+MAX_EXAMPLES = 60  # per operation, in each of the fuzzing and stateful phases
 # A run takes about 30 s alone on 2 cores, over 120 s beside a loaded suite (seen at load 7):
 # past this bound, a hang guard rather than a speed check, it is stopped and fails.
 TIME_LIMIT_S = 360
