@@ -34,8 +34,9 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     rows += [case.label for case in cpu_isolation.CASES]
     rows += [case.label for case in overhead.CASES]
     rows += [*celery_jobs.LATENCY_ROWS.values(), *celery_jobs.THROUGHPUT_ROWS.values()]
-    rows += ["`fastapi-scaffold new DIR --defaults --no-git`", "`fastapi-scaffold --help`"]
-    rows += ["`fastapi-scaffold new DIR --defaults` (and its git repository)"]
+    rows += ["`fastapi-scaffold new DIR --defaults --no-git --no-lock`"]
+    rows += ["`fastapi-scaffold --help`"]
+    rows += ["`fastapi-scaffold new DIR --defaults --no-lock` (and its git repository)"]
     for label in rows:
         assert f"| {label} |" in report, f"no row for {label}"
     for family in orm_cost.FAMILIES:
