@@ -94,13 +94,9 @@ def _closure(requirements: tuple[str, ...]) -> frozenset[str]:
 # `pytest --variant ID`, each CI matrix job, runs the variant's whole suite.
 # tests/test_variants.py checks that each key covers its file's own condition.
 # The variants whose whole suite tests/test_lock.py runs in an environment installed from the
-# lock `new` wrote, one of each handler style, each the fullest of its style (Celery, the ORM):
-# a run of every variant leaves their suites to it.
-RUN_FROM_THE_LOCK = (
-    "psycopg2+sqlalchemy-requests-celery",
-    "asyncpg+sqlalchemy-httpx-celery",
-    "psycopg2+sqlalchemy-httpx-celery",
-)
+# lock `new` wrote: one of each handler style's, and Celery's; each is the lightest of its kind,
+# whose own suite a run of every variant leaves to the fuller variants.
+RUN_FROM_THE_LOCK = ("psycopg2-requests-none", "asyncpg-httpx-none", "none-none-celery")
 SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_compute.py": ("cpu_work", "handler_style"),
     # The upstream's and the CPU work's concurrency, in each style; the database's own part

@@ -16,7 +16,6 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
 from tests.projects import (
-    RUN_FROM_THE_LOCK,
     SUITE_FILE_EXERCISES,
     all_variants,
     copy_of,
@@ -170,8 +169,6 @@ def test_variant_passes_its_checks_and_its_own_suite(
     # which leaves some variants none; --variant runs the whole suite.
     every_variant = not request.config.getoption("variant")
     files = suite_files(project, variant) if every_variant else ["tests"]
-    if every_variant and variant.id in RUN_FROM_THE_LOCK:
-        files = []  # its whole suite runs from its lock in tests/test_lock.py
     if files:
         suite = run_project_tests(project, database_url, *files)
         assert suite.returncode == 0, f"{project.name}'s own suite failed:\n{suite.stdout[-5000:]}"
