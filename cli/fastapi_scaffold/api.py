@@ -36,7 +36,7 @@ from fastapi_scaffold.gitcmd import (
     subcommand,
     succeeds,
 )
-from fastapi_scaffold.lock import Locked, not_locked
+from fastapi_scaffold.lock import Locked
 from fastapi_scaffold.lock import lock as uv_lock
 from fastapi_scaffold.template import asked, asks, template_dir
 from fastapi_scaffold.transaction import Change, Transaction, remove_tree, temporary_files_in
@@ -147,7 +147,7 @@ def new(
         with temporary_files_in(staging / "tmp"):
             rendered = staging / "project"
             _render(rendered, data, defaults=defaults or not missing)
-            locked = uv_lock(rendered) if lock else None
+            locked = uv_lock(rendered, named=destination) if lock else None
             enclosing = _work_tree_of(destination) if use_git else None
             into_existing = destination.is_dir() and any(destination.iterdir())
             repository = None
@@ -169,8 +169,6 @@ def new(
         raise
     finally:
         remove_tree(staging)
-    if locked is not None and not locked.written:  # say where it is, not where it was made
-        locked = not_locked(locked.reason, destination)
     if not git:
         return Created(destination, None, locked)
     if shutil.which("git") is None:

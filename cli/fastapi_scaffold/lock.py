@@ -45,11 +45,12 @@ def uv_binary() -> str:
     return str(find_uv_bin())
 
 
-def lock(project: Path) -> Locked:
+def lock(project: Path, named: Path | None = None) -> Locked:
     """Write (or bring up to date) `project`'s uv.lock against the package index uv is set up
     to use (PyPI, or the user's uv.toml / UV_INDEX settings), keeping the versions an existing
     lock already pins where they still fit. uv never downloads a Python for it: it resolves with
-    the interpreter running this tool."""
+    the interpreter running this tool. A failure's fix names `named`, where the user will find
+    the project (`new` and `update` lock a copy of it), or else `project`."""
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     try:
         result = subprocess.run(
@@ -62,12 +63,12 @@ def lock(project: Path) -> Locked:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return not_locked(f"uv lock took longer than {LOCK_TIMEOUT_S} s", project)
+        return not_locked(f"uv lock took longer than {LOCK_TIMEOUT_S} s", named or project)
     except OSError as error:  # the uv binary missing or not executable: a broken install
-        return not_locked(f"uv could not run ({error})", project)
+        return not_locked(f"uv could not run ({error})", named or project)
     if result.returncode == 0:
         return Locked(True)
-    return not_locked(_reason(result.stderr), project)
+    return not_locked(_reason(result.stderr), named or project)
 
 
 def _reason(stderr: str) -> str:

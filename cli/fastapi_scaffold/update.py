@@ -47,7 +47,7 @@ from fastapi_scaffold.gitcmd import (
     subcommand,
     succeeds,
 )
-from fastapi_scaffold.lock import Locked, not_locked
+from fastapi_scaffold.lock import Locked
 from fastapi_scaffold.lock import lock as lock_project
 from fastapi_scaffold.template import handler_style
 from fastapi_scaffold.transaction import (
@@ -404,8 +404,7 @@ def _relock(inside: Path, project: Path) -> Locked | None:
             "pyproject.toml has conflicts",
             "resolve them, run `uv lock`, and commit uv.lock with the update",
         )
-    locked = lock_project(inside)
-    return locked if locked.written else not_locked(locked.reason, project)
+    return lock_project(inside, named=project)
 
 
 def _take_migrated_local_files(
