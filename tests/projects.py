@@ -87,16 +87,17 @@ def _closure(requirements: tuple[str, ...]) -> frozenset[str]:
     return frozenset(found)
 
 
+# The variants whose whole suite tests/test_lock.py runs in an environment installed from the
+# lock `new` wrote: one of each handler style's, and Celery's; each is the lightest of its kind,
+# whose own suite a run of every variant leaves to the fuller variants.
+RUN_FROM_THE_LOCK = ("psycopg2-requests-none", "asyncpg-httpx-none", "none-none-celery")
+
 # What each generated test file exercises of its variant: the answers (the handler style they
 # give, and "celery": whether cpu_work is celery) that change the code it runs. When one run
 # checks every variant (`pytest` without --variant), a file listed here runs in one variant per
 # distinct combination of these values, not in all 60; a file not listed runs in every variant.
 # `pytest --variant ID`, each CI matrix job, runs the variant's whole suite.
 # tests/test_variants.py checks that each key covers its file's own condition.
-# The variants whose whole suite tests/test_lock.py runs in an environment installed from the
-# lock `new` wrote: one of each handler style's, and Celery's; each is the lightest of its kind,
-# whose own suite a run of every variant leaves to the fuller variants.
-RUN_FROM_THE_LOCK = ("psycopg2-requests-none", "asyncpg-httpx-none", "none-none-celery")
 SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
     "test_compute.py": ("cpu_work", "handler_style"),
     # The upstream's and the CPU work's concurrency, in each style; the database's own part

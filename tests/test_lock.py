@@ -63,6 +63,27 @@ def options(variant: Variant) -> list[str]:
     return [f"--{key.replace('_', '-')}={value}" for key, value in variant.answers.items()]
 
 
+def run_suite(
+    project: Path, venv: Path, database_url: str | None
+) -> subprocess.CompletedProcess[str]:
+    """The project's own suite in its own environment `venv`, with every pytest plugin that
+    environment has (tests/projects.py's run_project_tests picks the project's out of the shared
+    one), against `database_url` (None: a project without a database)."""
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DATABASE_URL", None)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 def locked_versions(project: Path) -> dict[str, str]:
     packages = tomllib.loads((project / LOCK_FILE).read_text())["package"]
     return {package["name"]: package["version"] for package in packages if "version" in package}
@@ -100,19 +121,10 @@ def test_new_locks_the_project_and_its_suite_passes_installed_from_the_lock(
         pinned[name.lower().replace("_", "-")] == version for name, version in installed.items()
     )
 
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("DATABASE_URL", None)
+    database_url = None
     if variant.database != "none":
-        env["DATABASE_URL"] = request.getfixturevalue("database_url")
-    suite = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+        database_url = request.getfixturevalue("database_url")
+    suite = run_suite(project, venv, database_url)
     assert suite.returncode == 0, suite.stdout[-5000:]
 
 
@@ -246,13 +258,6 @@ def test_without_uv_pip_installs_the_dev_group_and_the_suite_passes(tmp_path: Pa
             [*pip, *arguments], cwd=project, capture_output=True, text=True, check=False
         )
         assert installed.returncode == 0, installed.stderr
-    suite = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    suite = run_suite(project, venv, None)
     assert suite.returncode == 0, suite.stdout[-5000:]
     assert " passed" in suite.stdout

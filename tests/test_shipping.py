@@ -216,11 +216,17 @@ def image_environment(parser: DockerfileParser) -> dict[str, str]:
     settings: dict[str, str] = {}
     for item in parser.structure[stages[-1] :]:
         if item["instruction"] == "ENV":
-            for pair in shlex.split(item["value"]):
-                name, _, value = pair.partition("=")
-                if not name.startswith(("PATH", "PYTHON")):
-                    settings[name] = value
+            settings |= {
+                name: value
+                for name, value in env_pairs(item["value"]).items()
+                if not name.startswith(("PATH", "PYTHON"))
+            }
     return settings
+
+
+def env_pairs(value: str) -> dict[str, str]:
+    """An ENV instruction's NAME=value pairs."""
+    return dict(pair.partition("=")[::2] for pair in shlex.split(value))
 
 
 def same_minor(one: str, other: str) -> bool:
@@ -254,8 +260,7 @@ def install_as_the_image_does(project: Path, scratch: Path) -> Path:
                 copy = shutil.copytree if (project / name).is_dir() else shutil.copy2
                 copy(project / name, source / name)
         elif item["instruction"] == "ENV":
-            for pair in shlex.split(item["value"]):
-                name, _, value = pair.partition("=")
+            for name, value in env_pairs(item["value"]).items():
                 # uv's shared cache, not the image's none; no bytecode compiled: 60 packages'
                 # worth, 5-10 s of CPU per variant, for the image's start-up only.
                 if name not in ("UV_NO_CACHE", "UV_COMPILE_BYTECODE"):
