@@ -11,6 +11,7 @@ retired at the first call after its idle time, whenever that comes."""
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,13 +51,13 @@ def test_bursts_with_idle_gaps_leave_nothing_behind(
 ) -> None:
     """After each of BURSTS gaps longer than anyio's thread idle time (and one call, which is
     when anyio retires the idle threads), the app holds as many fds and upstream sockets as
-    after the first, and never more upstream sockets than its slots (THREAD_POOL_SIZE / 2)."""
+    after the first, and never more open upstream sockets than its slots (THREAD_POOL_SIZE / 2)."""
     package = f"i_{variant.id.replace('-', '_')}"
     project = generate(copie, variant, package)
     env = environment(DATABASE_URL=database_url, UPSTREAM_URL=upstream.url, THREAD_POOL_SIZE="40")
     upstream_port = port_of(upstream.url)
     paths = [f"/upstream/{i + 1}" for i in range(100)]
-    after_gaps: list[tuple[int, int, int]] = []
+    after_gaps: list[tuple[int, Counter[str], int]] = []
     with served(project, package, env) as base:
         pid = pid_listening_on(port_of(base))
         for _ in range(BURSTS):
@@ -65,12 +66,15 @@ def test_bursts_with_idle_gaps_leave_nothing_behind(
                 assert {status for status, _ in answers} == {200}
             time.sleep(GAP_S)
             assert asyncio.run(concurrently(base, "GET", paths[:1]))[0][0] == 200
-            upstream_sockets = sockets_to(pid, upstream_port).total()
+            upstream_sockets = sockets_to(pid, upstream_port)
             after_gaps.append((open_fds(pid), upstream_sockets, threads(pid)))
     fds = [fd for fd, _, _ in after_gaps]
-    held = [sockets for _, sockets, _ in after_gaps]
-    report = f"(fds, upstream sockets, threads) after each gap: {after_gaps}"
+    held = [sockets.total() for _, sockets, _ in after_gaps]
+    open_ones = [sockets["ESTABLISHED"] for _, sockets, _ in after_gaps]
+    report = f"(fds, upstream sockets by state, threads) after each gap: {after_gaps}"
     print(report)
-    assert max(held) <= 20, report  # one Session per slot, each with one connection
+    # One Session per slot, each with one open connection; a connection the upstream dropped
+    # may linger in CLOSE_WAIT until the garbage collector closes its last file object.
+    assert max(open_ones) <= 20, report
     assert max(held) - held[0] <= 1, report
     assert max(fds) - fds[0] <= MORE_THAN_AFTER_THE_FIRST_GAP, report
