@@ -88,14 +88,16 @@ def _closure(requirements: tuple[str, ...]) -> frozenset[str]:
 
 
 # The variants whose whole suite tests/test_lock.py runs in an environment installed from the
-# lock `new` wrote: one of each handler style's, and Celery's; each is the lightest of its kind,
-# whose own suite a run of every variant leaves to the fuller variants.
+# lock `new` wrote: a sync style's, an async style's and Celery's, each light to install. A run of
+# every variant counts those suites: each file they have runs there for their values of its
+# key (below), and in no other variant with the same values.
 RUN_FROM_THE_LOCK = ("psycopg2-requests-none", "asyncpg-httpx-none", "none-none-celery")
 
 # What each generated test file exercises of its variant: the answers (the handler style they
 # give, and "celery": whether cpu_work is celery) that change the code it runs. When one run
 # checks every variant (`pytest` without --variant), a file listed here runs in one variant per
-# distinct combination of these values, not in all 60; a file not listed runs in every variant.
+# distinct combination of these values, not in all 60 (in a RUN_FROM_THE_LOCK variant if one
+# has them, else in the fullest); a file not listed runs in every variant.
 # `pytest --variant ID`, each CI matrix job, runs the variant's whole suite.
 # tests/test_variants.py checks that each key covers its file's own condition.
 SUITE_FILE_EXERCISES: dict[str, tuple[str, ...]] = {
@@ -142,15 +144,25 @@ def _fullest_first(variant: Variant) -> tuple[int, str]:
 
 
 def suite_files(project: Path, variant: Variant) -> list[str]:
-    """The generated test files that `variant` runs when every variant is checked in one run:
-    each file not in SUITE_FILE_EXERCISES, and each file that is, where `variant` is the
-    fullest of the variants that exercise the same values."""
-    chosen, every_variant = [], all_variants()
+    """The generated test files that `variant` runs in tests/test_variants.py when every variant
+    is checked in one run: none for a RUN_FROM_THE_LOCK variant (tests/test_lock.py runs its
+    whole suite); else each file not in SUITE_FILE_EXERCISES, and each file that is, where
+    `variant` represents the variants that exercise the same values (`represents_in_suites`)."""
+    if variant.id in RUN_FROM_THE_LOCK:
+        return []
+    chosen = []
     for path in sorted((project / "tests").glob("test_*.py")):
         exercising = SUITE_FILE_EXERCISES.get(path.name)
-        if exercising is None or represents(variant, exercising, every_variant):
+        if exercising is None or represents_in_suites(variant, exercising):
             chosen.append(f"tests/{path.name}")
     return chosen
+
+
+def represents_in_suites(variant: Variant, exercising: tuple[str, ...]) -> bool:
+    """Whether `variant` runs the generated files keyed by `exercising` for its values of them:
+    a RUN_FROM_THE_LOCK variant with the same values if there is one (its whole suite runs
+    anyway), else the fullest."""
+    return represents(variant, exercising, all_variants(), locked_first=True)
 
 
 def variants_named(*ids: str) -> list[Variant]:
@@ -177,11 +189,20 @@ def each_variant(exercising: tuple[str, ...] | None = None) -> list[Any]:
 
 
 def represents(
-    variant: Variant, exercising: tuple[str, ...], every_variant: Sequence[Variant]
+    variant: Variant,
+    exercising: tuple[str, ...],
+    every_variant: Sequence[Variant],
+    *,
+    locked_first: bool = False,
 ) -> bool:
-    """Whether `variant` is the fullest of the variants with its values of `exercising`."""
+    """Whether `variant` is the fullest of the variants with its values of `exercising` (with
+    `locked_first`, the RUN_FROM_THE_LOCK ones come before the fullest)."""
     same = [v for v in every_variant if _values(v, exercising) == _values(variant, exercising)]
-    return min(same, key=_fullest_first) == variant
+
+    def order(v: Variant) -> tuple[bool, int, str]:
+        return (locked_first and v.id not in RUN_FROM_THE_LOCK, *_fullest_first(v))
+
+    return min(same, key=order) == variant
 
 
 def _values(variant: Variant, names: tuple[str, ...]) -> tuple[object, ...]:

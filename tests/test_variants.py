@@ -16,6 +16,7 @@ from pytest_copie.plugin import Copie
 
 from fastapi_scaffold.template import Variant
 from tests.projects import (
+    RUN_FROM_THE_LOCK,
     SUITE_FILE_EXERCISES,
     all_variants,
     copy_of,
@@ -23,6 +24,7 @@ from tests.projects import (
     package_of,
     rendered,
     represents,
+    represents_in_suites,
     run_mypy,
     run_project_tests,
     suite_files,
@@ -133,9 +135,8 @@ def heaviest_first(params: list[Any]) -> list[Any]:
 
     def weight(param: Any) -> tuple[int, str]:
         variant: Variant = param.values[0]
-        files = sum(
-            represents(variant, key, every_variant) for key in SUITE_FILE_EXERCISES.values()
-        )
+        files = sum(represents_in_suites(variant, key) for key in SUITE_FILE_EXERCISES.values())
+        files *= variant.id not in RUN_FROM_THE_LOCK
         served = represents(variant, PROBE_EXERCISES, every_variant)
         return (-(files + 2 * served + 3 * (variant.cpu_work == "celery")), variant.id)
 
@@ -166,7 +167,8 @@ def test_variant_passes_its_checks_and_its_own_suite(
     if variant.database != "none":
         database_url = request.getfixturevalue("database_url")
     # One run of every variant runs each file where what it exercises is new (tests/projects.py),
-    # which leaves some variants none; --variant runs the whole suite.
+    # which leaves some variants none, and the RUN_FROM_THE_LOCK ones to tests/test_lock.py;
+    # --variant runs the whole suite.
     every_variant = not request.config.getoption("variant")
     files = suite_files(project, variant) if every_variant else ["tests"]
     if files:
