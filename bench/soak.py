@@ -9,13 +9,14 @@ sampled as they go, to show that what they hold stays flat.
 - `requests`: none-requests-none (sync handlers, requests to an upstream with keep-alive); the
   load is GET /upstream/{id} and /health.
 
-Load comes in bursts (BURST_S of CLIENTS clients each on its own keep-alive connection) with
+Load comes in bursts (burst_s of CLIENTS clients each on its own keep-alive connection) with
 idle gaps longer than anyio's 10 s thread idle time, so that whatever a retired thread held
 would pile up. Every SAMPLE_S it records, per service: RSS (with child processes), open fds,
 threads, sockets to the upstream, Redis clients, keys and memory, requests answered and their
 p50/p99. The report is a table per service, the slope of each series after warm-up (per
 minute, fitted by least squares), a plot beside it, and the samples as JSON (same name, .json).
-The full run is 10 minutes; the quick run (60 s) is tests/test_soak.py's.
+The full run is 10 minutes, in bursts of 12 s; the quick run (60 s, bursts of 4 s: four idle
+gaps instead of two, for a third of the load's CPU) is tests/test_soak.py's.
 """
 
 import argparse
@@ -46,7 +47,6 @@ from bench.common import percentile, table
 DEFAULT_OUT = servers.ROOT / "docs" / "soak.md"
 HOST = "127.0.0.1"
 CLIENTS = 24
-BURST_S = 12.0
 GAP_S = 11.0  # longer than anyio's 10 s thread idle time
 JOB_N = 20_000  # a job of a few ms
 RESULT_EXPIRES_S = 120  # JOB_RESULT_EXPIRES_S of the celery service (default 3600)
@@ -66,10 +66,11 @@ VARIANTS = {
 class Settings:
     minutes: float
     sample_s: float
+    burst_s: float
 
 
-FULL = Settings(minutes=10, sample_s=30)
-QUICK = Settings(minutes=1, sample_s=10)
+FULL = Settings(minutes=10, sample_s=30, burst_s=12)
+QUICK = Settings(minutes=1, sample_s=10, burst_s=4)
 
 
 @dataclass
@@ -410,7 +411,7 @@ def run(settings: Settings, root: Path, logs: Path) -> dict[str, Service]:
                 # Not joined here: a client may still wait for a slow answer (a /compute across
                 # the Redis restart), and sampling goes on meanwhile.
                 loading = not loading
-                phase_end = min(end, now + (BURST_S if loading else GAP_S))
+                phase_end = min(end, now + (settings.burst_s if loading else GAP_S))
                 if loading:
                     for name, service in services.items():
                         thread = threading.Thread(
@@ -480,7 +481,8 @@ def render(settings: Settings, services: dict[str, Service]) -> str:
         "",
         f"`python -m bench.soak` ({settings.minutes:g} min, "
         f"a sample every {settings.sample_s:g} s; "
-        f"bursts of {BURST_S:g} s by {CLIENTS} clients per service, then {GAP_S:g} s idle; "
+        f"bursts of {settings.burst_s:g} s by {CLIENTS} clients per service, "
+        f"then {GAP_S:g} s idle; "
         "Redis restarted once, in the middle). RSS includes child processes (the worker's: "
         "its pool processes). The celery service runs with "
         f"JOB_RESULT_EXPIRES_S={RESULT_EXPIRES_S} and JOB_TIME_LIMIT_S={TIME_LIMIT_S}, so that "
@@ -560,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.minutes:
-        settings = Settings(args.minutes, settings.sample_s)
+        settings = Settings(args.minutes, settings.sample_s, settings.burst_s)
     out: Path = args.out.absolute()
     if args.render:
         services = _services_from(json.loads(out.with_suffix(".json").read_text()))
