@@ -96,8 +96,27 @@ def test_pretend_writes_nothing(project_from_a: Path, template_repo: Path) -> No
     )
     assert result.exit_code == 0, result.output
     assert "Nothing written" in result.stdout
+    assert "uv.lock" not in result.stdout  # version B leaves the dependencies as they are
     assert git(project_from_a, "status", "--porcelain") == ""
     assert git(project_from_a, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize("lock", ["--lock", "--no-lock"])
+def test_pretend_says_whether_the_lock_would_follow(
+    project_from_a: Path, template_repo: Path, lock: str
+) -> None:
+    """Celery's dependencies change pyproject.toml: uv.lock would be relocked, unless --no-lock;
+    neither is done (no index is asked)."""
+    result = runner.invoke(
+        app,
+        ["update", str(project_from_a), "--defaults", "--pretend", lock]
+        + ["--data", "cpu_work=celery", "--template", str(template_repo)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "  pyproject.toml\n" in result.stdout
+    relocked = "The dependencies change: uv.lock would be relocked with them." in result.stdout
+    assert relocked == (lock == "--lock"), result.stdout
+    assert git(project_from_a, "status", "--porcelain") == ""
 
 
 @pytest.mark.parametrize(

@@ -247,6 +247,8 @@ def update(
         )
         for changed in result.changed:
             typer.echo(f"  {changed}")
+        if result.would_relock:
+            typer.echo("The dependencies change: uv.lock would be relocked with them.")
         return
     if not result.changed:
         typer.echo(f"Nothing to change: {result.project} is up to date ({result.to_version}).")

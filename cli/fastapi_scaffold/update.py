@@ -93,6 +93,7 @@ class Update:
     check_report: "Report | None" = None
     recovered: bool = False
     locked: Locked | None = None  # None: the dependencies did not change, or not asked to lock
+    would_relock: bool = False  # pretend: the dependencies change, and uv.lock would follow
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,11 @@ def update(
             )
             if pretend:
                 changed = tuple(change.path for change in plan.changes)
-                return Update(project, from_version, plan.to_version, changed)
+                pyproject = f"{repository.prefix}/pyproject.toml".removeprefix("/")
+                would_relock = lock and pyproject in changed
+                return Update(
+                    project, from_version, plan.to_version, changed, would_relock=would_relock
+                )
             _refuse_collisions(repository, plan)
             transaction.apply(plan.changes, then=lambda: _write_index(repository, plan))
     except KeyboardInterrupt as exc:
