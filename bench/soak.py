@@ -43,6 +43,7 @@ if __name__ == "__main__" and not __package__:  # run as `python bench/soak.py`
 
 from bench import servers
 from bench.common import percentile, table
+from tests.process_counts import listening_ports, open_fds, sockets_to, threads
 
 DEFAULT_OUT = servers.ROOT / "docs" / "soak.md"
 HOST = "127.0.0.1"
@@ -138,30 +139,9 @@ def _rss_mb(pid: int) -> float:
 def _sockets_to(pid: int, port: int) -> int:
     """0 for a process that has exited (a pool process replaced meanwhile)."""
     try:
-        return _sockets_of_to(pid, port)
+        return sockets_to(pid, port).total()
     except FileNotFoundError:
         return 0
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    """The inodes of `pid`'s open sockets, to find its rows in /proc/<pid>/net/tcp."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    return inodes
-
-
-def _sockets_of_to(pid: int, port: int) -> int:
-    inodes = _socket_inodes(pid)
-    count = 0
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-            count += 1
-    return count
 
 
 def _redis_info(port: int) -> tuple[int, int, float]:
@@ -252,8 +232,8 @@ def _sample(service: Service, started: float) -> Sample:
         at_s=round(time.monotonic() - started, 1),
         rss_mb=round(_rss_mb(service.app_pid), 1),
         worker_rss_mb=round(_rss_mb(service.worker_pid), 1) if service.worker_pid else 0.0,
-        fds=len(os.listdir(f"/proc/{service.app_pid}/fd")),
-        threads=len(os.listdir(f"/proc/{service.app_pid}/task")),
+        fds=open_fds(service.app_pid),
+        threads=threads(service.app_pid),
         upstream_sockets=_sockets_to(service.app_pid, service.upstream_port)
         if service.upstream_port
         else 0,
@@ -437,12 +417,10 @@ def run(settings: Settings, root: Path, logs: Path) -> dict[str, Service]:
 
 def _port_of(service: Service) -> int:
     """The port the app listens on, read from /proc (its listening socket)."""
-    inodes = _socket_inodes(service.app_pid)
-    for line in Path(f"/proc/{service.app_pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and fields[9] in inodes:
-            return int(fields[1].rsplit(":", 1)[1], 16)
-    raise RuntimeError(f"{service.name} listens on no port")
+    ports = listening_ports(service.app_pid)
+    if not ports:
+        raise RuntimeError(f"{service.name} listens on no port")
+    return ports[0]
 
 
 # report

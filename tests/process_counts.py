@@ -58,6 +58,14 @@ def pid_listening_on(port: int) -> int:
     return min(holders)
 
 
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports `pid` listens on."""
+    inodes = _socket_inodes(pid)
+    return [
+        local for local, _, state, inode in _tcp_table(pid) if state == "LISTEN" and inode in inodes
+    ]
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 

@@ -27,16 +27,31 @@ def run_project_tests(
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's pytest against `database_url` (None: a project without a database),
     with the pytest plugins its own environment would have (`project_plugins`)."""
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    plugins = [arg for module in project_plugins(project) for arg in ("-p", module)]
+    # pytest-alembic's collector is off in every run: it is installed here for the projects with
+    # a database, which turn it off themselves (it fails on pytest 9.2).
+    arguments = [*plugins, "-p", "no:pytest_alembic", *pytest_args]
+    return run_pytest(project, Path(sys.executable), database_url, arguments, autoload=False)
+
+
+def run_pytest(
+    project: Path,
+    python: Path,
+    database_url: str | None,
+    pytest_args: Sequence[str] = (),
+    *,
+    autoload: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pytest` in `project` against `database_url` (None: no database), with the
+    pytest plugins `python`'s environment has unless `autoload` is off."""
+    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.pop("DATABASE_URL", None)
     if database_url is not None:
         env["DATABASE_URL"] = database_url
-    plugins = [arg for module in project_plugins(project) for arg in ("-p", module)]
     return subprocess.run(
-        # pytest-alembic's collector is off in every run: it is installed here for the projects
-        # with a database, which turn it off themselves (it fails on pytest 9.2).
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins]
-        + ["-p", "no:pytest_alembic", *pytest_args],
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
         cwd=project,
         env=env,
         capture_output=True,

@@ -24,6 +24,7 @@ from tests.projects import (
     all_variants,
     package_of,
     rendered,
+    run_pytest,
     tree,
     variants_named,
 )
@@ -69,19 +70,7 @@ def run_suite(
     """The project's own suite in its own environment `venv`, with every pytest plugin that
     environment has (tests/projects.py's run_project_tests picks the project's out of the shared
     one), against `database_url` (None: a project without a database)."""
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("DATABASE_URL", None)
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    return subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_pytest(project, venv / "bin" / "python", database_url)
 
 
 def locked_versions(project: Path) -> dict[str, str]:
