@@ -48,9 +48,11 @@ def test_quick_soak_holds_bounded_counts(tmp_path: Path) -> None:
     assert max(s["fds"] for s in celery) <= APP_FDS + soak.CLIENTS + 2 * REDIS_POOL_SIZE, report
     assert max(s["app_redis_sockets"] for s in celery) <= 2 * REDIS_POOL_SIZE, report
     assert max(s["worker_redis_sockets"] for s in celery) <= WORKER_REDIS_SOCKETS, report
-    # A result stays only for POST /jobs (2 keys each); /compute's are deleted once read.
+    # A result stays only for POST /jobs (2 keys each); /compute's are deleted once read, and
+    # at a sample at most one per client (its 2 keys) is not read yet. Ten more: kombu's own.
     assert statuses["celery"].get(200, 0) > statuses["celery"].get(202, 0), report
-    assert max(s["redis_keys"] for s in celery) <= 2 * statuses["celery"][202] + 10, report
+    keys_bound = 2 * statuses["celery"][202] + 2 * soak.CLIENTS + 10
+    assert max(s["redis_keys"] for s in celery) <= keys_bound, report
     assert sum(s["errors"] for s in requests + celery) == 0, report
     assert set(statuses["requests"]) == {200}, report
     assert set(statuses["celery"]) <= {200, 202, 503, 504}, report
