@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fastapi_scaffold import api
 from fastapi_scaffold.cli import app
 from fastapi_scaffold.errors import NOT_LOCKED_EXIT_CODE
-from fastapi_scaffold.lock import LOCK_FILE, lock, uv_binary
+from fastapi_scaffold.lock import LOCK_FILE, enclosing_workspace, lock, uv_binary
 from fastapi_scaffold.template import Variant
 from tests.projects import (
     RUN_FROM_THE_LOCK,
@@ -187,6 +187,66 @@ def test_new_without_an_index_generates_and_says_how_to_lock(
     assert (project / "pyproject.toml").is_file()
     assert not (project / LOCK_FILE).exists()
     assert "pyproject.toml" in git(project, "ls-files").split(), "committed all the same"
+
+
+WORKSPACES = {
+    # (the workspace root's [tool.uv.workspace], the project's path under the root)
+    "every-child": ({"members": ["*"]}, "svc"),
+    "other-children": ({"members": ["packages/*"]}, "svc"),
+    "excluded": ({"members": ["*"], "exclude": ["svc"]}, "svc"),
+    "nested": ({"members": ["apps/*"]}, "apps/svc"),
+    "named": ({"members": ["apps/svc"]}, "apps/svc"),
+    "too-deep": ({"members": ["*"]}, "apps/svc"),
+    "glob-in-the-middle": ({"members": ["*/svc"]}, "apps/svc"),
+}
+
+
+def workspace_with(root: Path, workspace: dict[str, list[str]]) -> None:
+    globs = "\n".join(f"{key} = {value!r}" for key, value in workspace.items())
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "root"\nversion = "0"\n\n[tool.uv.workspace]\n' + globs + "\n"
+    )
+
+
+@pytest.mark.parametrize(("workspace", "where"), WORKSPACES.values(), ids=WORKSPACES.keys())
+def test_a_workspace_member_is_found_as_uv_finds_it(
+    tmp_path: Path, workspace: dict[str, list[str]], where: str
+) -> None:
+    """`enclosing_workspace` answers as `uv workspace dir` does, in the project."""
+    root = tmp_path / "root"
+    workspace_with(root, workspace)
+    project = root / where
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\n')
+    answer = uv(project, "workspace", "dir")
+    assert answer.returncode == 0, answer.stderr
+    by_uv = Path(answer.stdout.strip())
+    assert by_uv in (root, project)
+    assert enclosing_workspace(project) == (root if by_uv == root else None)
+
+
+def test_new_in_a_workspace_that_takes_it_leaves_the_lock_to_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv keeps one lock for a workspace's members, at its root: `new` writes none in the
+    project (uv would not read it), touches nothing outside it, and says so (exit 18)."""
+    for name, value in {**IDENTITY, **NO_INDEX}.items():  # no index is asked
+        monkeypatch.setenv(name, value)
+    root = tmp_path / "root"
+    workspace_with(root, WORKSPACES["every-child"][0])
+    before = (root / "pyproject.toml").read_bytes()
+    project = root / "svc"
+    answers = [f"--data={key}={value}" for key, value in _NONE.items()]
+    result = runner.invoke(app, ["new", str(project), "--defaults", "--lock", *answers])
+    assert result.exit_code == NOT_LOCKED_EXIT_CODE, result.output
+    [line] = [line for line in result.output.splitlines() if "uv.lock was not written" in line]
+    assert f"svc is a member of the uv workspace at {root}" in line
+    assert f"run `uv lock` in {root}, then commit its uv.lock" in line
+    assert (project / "pyproject.toml").is_file()
+    assert not (project / LOCK_FILE).exists()
+    assert sorted(path.name for path in root.iterdir()) == ["pyproject.toml", "svc"]
+    assert (root / "pyproject.toml").read_bytes() == before
 
 
 def test_update_relocks_what_it_changes_as_a_fresh_new_locks_it(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ blocking calls, and CHECK_INCOMPLETE_EXIT_CODE when some file (or function) coul
 each is named in one line on stderr, and what was found in the rest is reported all the same.
 
 `new` and `update` end with NOT_LOCKED_EXIT_CODE when they did their work but could not write
-the project's uv.lock (no package index): one yellow line says why, and how to lock it later.
+the project's uv.lock (no package index; a uv workspace that keeps its members' lock at
+its root): one yellow line says why, and how to lock it.
 """
 
 import errno

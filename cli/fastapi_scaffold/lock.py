@@ -12,7 +12,9 @@ to lock it later (`NOT_LOCKED_EXIT_CODE`).
 import os
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 LOCK_FILE = "uv.lock"
@@ -50,7 +52,18 @@ def lock(project: Path, named: Path | None = None) -> Locked:
     to use (PyPI, or the user's uv.toml / UV_INDEX settings), keeping the versions an existing
     lock already pins where they still fit. uv never downloads a Python for it: it resolves with
     the interpreter running this tool. A failure's fix names `named`, where the user will find
-    the project (`new` and `update` lock a copy of it), or else `project`."""
+    the project (`new` and `update` lock a copy of it), or else `project`.
+
+    A project that an enclosing uv workspace takes as a member gets no lock of its own: uv
+    keeps one for the whole workspace, at its root, which is the user's to relock."""
+    workspace = enclosing_workspace(named or project)
+    if workspace is not None:
+        return Locked(
+            False,
+            f"{(named or project).name} is a member of the uv workspace at {workspace}, "
+            f"whose {LOCK_FILE} locks all its members",
+            f"run `uv lock` in {workspace}, then commit its {LOCK_FILE}",
+        )
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     try:
         result = subprocess.run(
@@ -69,6 +82,44 @@ def lock(project: Path, named: Path | None = None) -> Locked:
     if result.returncode == 0:
         return Locked(True)
     return not_locked(_reason(result.stderr), named or project)
+
+
+def enclosing_workspace(project: Path) -> Path | None:
+    """The root of the uv workspace that takes `project` as a member, if one does: the nearest
+    parent whose pyproject.toml has [tool.uv.workspace], when `project` matches one of its
+    `members` globs and none of its `exclude` ones, as uv decides it. An unreadable
+    pyproject.toml on the way is left to uv to report."""
+    for root in project.parents:
+        try:
+            config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        workspace = config.get("tool", {}).get("uv", {}).get("workspace")
+        if not isinstance(workspace, dict):
+            continue
+        relative = project.relative_to(root).parts
+        members, exclude = workspace.get("members"), workspace.get("exclude")
+        claimed = _any_matches(members, relative) and not _any_matches(exclude, relative)
+        return root if claimed else None
+    return None
+
+
+def _any_matches(patterns: object, parts: tuple[str, ...]) -> bool:
+    return isinstance(patterns, list) and any(
+        isinstance(pattern, str) and _glob_matches(pattern, parts) for pattern in patterns
+    )
+
+
+def _glob_matches(pattern: str, parts: tuple[str, ...]) -> bool:
+    """A workspace glob ("packages/*", "svc") against a relative path, component by component:
+    `*` does not cross a `/`; `**` matches any number of components."""
+    pattern_parts = tuple(part for part in pattern.strip("/").split("/") if part not in ("", "."))
+    if not pattern_parts:
+        return not parts
+    head, *rest = pattern_parts
+    if head == "**":
+        return any(_glob_matches("/".join(rest), parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], head) and _glob_matches("/".join(rest), parts[1:])
 
 
 def _reason(stderr: str) -> str:
