@@ -14,6 +14,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from pytest_copie.plugin import Copie
 
 from tests.hostile import environment, persistent_redis
@@ -59,9 +60,9 @@ def test_the_worker_survives_redis_restarts_and_every_accepted_job_succeeds(
             if status == 503:
                 time.sleep(0.1)  # Redis is down: not a busy loop meanwhile
 
-    with persistent_redis() as redis:
+    with persistent_redis() as broker:
         env = environment(
-            REDIS_URL=redis.url,
+            REDIS_URL=broker.url,
             COMPUTE_TIMEOUT_S="8",
             WORKER_MAX_JOBS_PER_CHILD="25",  # pool processes replaced during the test too
             # A job running as Redis stops, whose acknowledgement the stop cut off, runs again
@@ -72,7 +73,7 @@ def test_the_worker_survives_redis_restarts_and_every_accepted_job_succeeds(
         )
         with (
             served(project, package, env) as base,
-            celery_worker(project, redis.url, concurrency=2, env=env) as worker_log,
+            celery_worker(project, broker.url, concurrency=2, env=env) as worker_log,
             ThreadPoolExecutor(CLIENTS) as clients,
         ):
             wait_until_ready(base)
@@ -80,16 +81,16 @@ def test_the_worker_survives_redis_restarts_and_every_accepted_job_succeeds(
             try:
                 for _ in range(RESTARTS):
                     time.sleep(UP_S)
-                    redis.stop()
+                    broker.stop()
                     time.sleep(DOWN_S)
-                    redis.start()
+                    broker.start()
                 time.sleep(UP_S)
             finally:
                 stop.set()
                 for one in sending:
                     one.result()
             wait_until_ready(base, timeout_s=30)  # a live worker consumes the queue
-            _assert_all_succeed(base, accepted)
+            _assert_all_succeed(base, accepted, broker.url)
             log = read_log(worker_log)
             assert "Unrecoverable error" not in log, log
     # A job Redis gave the worker without a reply (tasks.ReliableRedisChannel) is put back.
@@ -105,7 +106,7 @@ def test_the_worker_survives_redis_restarts_and_every_accepted_job_succeeds(
     assert set(compute_statuses) <= {200, 503, 504}, report
 
 
-def _assert_all_succeed(base: str, ids: list[str], timeout_s: float = 120) -> None:
+def _assert_all_succeed(base: str, ids: list[str], redis_url: str, timeout_s: float = 120) -> None:
     pending = set(ids)
     deadline = time.monotonic() + timeout_s
     while pending:
@@ -116,6 +117,30 @@ def _assert_all_succeed(base: str, ids: list[str], timeout_s: float = 120) -> No
             if view["state"] == "succeeded":
                 assert view["result"] == expected(N)
                 pending.discard(job_id)
-        assert time.monotonic() < deadline, f"{len(pending)} of {len(ids)} jobs not done"
+        assert time.monotonic() < deadline, (
+            f"{len(pending)} of {len(ids)} jobs not done: {_where(redis_url, pending)}"
+        )
         if pending:
             time.sleep(0.5)
+
+
+def _where(redis_url: str, job_ids: set[str]) -> str:
+    """Where in Redis each job not done is, for the failure message: the keys naming it (its
+    result), and the lists and hashes (queue, taking lists, kombu's unacknowledged) holding it."""
+    client = redis.Redis.from_url(redis_url)
+    places: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    try:
+        for key in client.scan_iter():
+            name = key.decode()
+            kind = client.type(key)
+            values = []
+            if kind == b"list":
+                values = client.lrange(key, 0, -1)
+            elif kind == b"hash":
+                values = list(client.hvals(key))
+            for job_id in job_ids:
+                if job_id in name or any(job_id.encode() in value for value in values):
+                    places[job_id].append(name)
+    finally:
+        client.close()
+    return "; ".join(f"{job_id} in {where or 'no key'}" for job_id, where in places.items())
