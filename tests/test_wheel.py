@@ -1,5 +1,6 @@
 """The installed tool works offline: the wheel carries the template, and a project generated
-from an installed wheel is rendered from the template inside it."""
+from an installed wheel is rendered from the template inside it; `uv tool install` of it gives
+a working command."""
 
 import os
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from fastapi_scaffold import __version__
+from fastapi_scaffold.lock import uv_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,3 +80,34 @@ def test_an_installed_wheel_generates_offline_from_its_own_template(
     assert answers["_src_path"] == str(tmp_path / "home" / "template")
     assert answers["_commit"] == f"v{__version__}"
     assert (tmp_path / "offline" / "offline" / "main.py").is_file()
+
+
+def test_uv_tool_install_puts_the_command_on_path(wheel: Path, tmp_path: Path) -> None:
+    """The README's `uv tool install`: the command in an environment of its own, on the PATH
+    uv gives it, its help and `new` working from there."""
+    tools = {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin")}
+    env = {**os.environ, **tools, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    installed = subprocess.run(
+        [uv_binary(), "tool", "install", "--python", sys.executable, str(wheel)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    command = tmp_path / "bin" / "fastapi-scaffold"
+    helped = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0, helped.stderr
+    assert "new" in helped.stdout
+    home = {"FASTAPI_SCAFFOLD_HOME": str(tmp_path / "home"), "FASTAPI_SCAFFOLD_LOCK": "0"}
+    made = subprocess.run(
+        [str(command), "new", "svc", "--defaults", "--no-git"],
+        cwd=tmp_path,
+        env={**os.environ, **home},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "svc" / "svc" / "main.py").is_file()
