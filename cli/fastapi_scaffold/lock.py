@@ -56,11 +56,12 @@ def lock(project: Path, named: Path | None = None) -> Locked:
 
     A project that an enclosing uv workspace takes as a member gets no lock of its own: uv
     keeps one for the whole workspace, at its root, which is the user's to relock."""
-    workspace = enclosing_workspace(named or project)
+    where = named or project
+    workspace = enclosing_workspace(where)
     if workspace is not None:
         return Locked(
             False,
-            f"{(named or project).name} is a member of the uv workspace at {workspace}, "
+            f"{where.name} is a member of the uv workspace at {workspace}, "
             f"whose {LOCK_FILE} locks all its members",
             f"run `uv lock` in {workspace}, then commit its {LOCK_FILE}",
         )
@@ -76,12 +77,12 @@ def lock(project: Path, named: Path | None = None) -> Locked:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return not_locked(f"uv lock took longer than {LOCK_TIMEOUT_S} s", named or project)
+        return not_locked(f"uv lock took longer than {LOCK_TIMEOUT_S} s", where)
     except OSError as error:  # the uv binary missing or not executable: a broken install
-        return not_locked(f"uv could not run ({error})", named or project)
+        return not_locked(f"uv could not run ({error})", where)
     if result.returncode == 0:
         return Locked(True)
-    return not_locked(_reason(result.stderr), named or project)
+    return not_locked(_reason(result.stderr), where)
 
 
 def enclosing_workspace(project: Path) -> Path | None:
@@ -106,20 +107,24 @@ def enclosing_workspace(project: Path) -> Path | None:
 
 def _any_matches(patterns: object, parts: tuple[str, ...]) -> bool:
     return isinstance(patterns, list) and any(
-        isinstance(pattern, str) and _glob_matches(pattern, parts) for pattern in patterns
+        isinstance(pattern, str) and _glob_matches(_components(pattern), parts)
+        for pattern in patterns
     )
 
 
-def _glob_matches(pattern: str, parts: tuple[str, ...]) -> bool:
-    """A workspace glob ("packages/*", "svc") against a relative path, component by component:
-    `*` does not cross a `/`; `**` matches any number of components."""
-    pattern_parts = tuple(part for part in pattern.strip("/").split("/") if part not in ("", "."))
-    if not pattern_parts:
+def _components(pattern: str) -> tuple[str, ...]:
+    return tuple(part for part in pattern.split("/") if part not in ("", "."))
+
+
+def _glob_matches(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """A workspace glob ("packages/*", "svc"), split at `/`, against a relative path, component
+    by component: `*` does not cross a `/`; `**` matches any number of components."""
+    if not pattern:
         return not parts
-    head, *rest = pattern_parts
+    head, rest = pattern[0], pattern[1:]
     if head == "**":
-        return any(_glob_matches("/".join(rest), parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], head) and _glob_matches("/".join(rest), parts[1:])
+        return any(_glob_matches(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], head) and _glob_matches(rest, parts[1:])
 
 
 def _reason(stderr: str) -> str:
