@@ -274,13 +274,19 @@ def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
     import copier
     from plumbum import ProcessExecutionError
 
+    from fastapi_scaffold.compiled import compiled_templates
+
     chatter = io.StringIO()  # copier's notes on git refs; shown only if rendering fails
     if shutil.which("git") is None:  # no store without git: the template as installed
         source, version = template_dir(), None
     else:
         source, version = store.current_version()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(chatter):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stderr(chatter),
+            compiled_templates(),
+        ):
             warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
             copier.run_copy(
                 str(source),

@@ -143,6 +143,8 @@ def update(
     touched are regenerated, also when `answers` change them (sync to async, say); a file both
     changed gets conflict markers. With `lock`, an update that changes pyproject.toml refreshes
     uv.lock in the same change (`Update.locked`). All of it lands, or none of it."""
+    from fastapi_scaffold.compiled import compiled_templates  # jinja2: not for --help
+
     project = project.expanduser().absolute()
     recorded = read_answers(project)
     repository = _repository(project)
@@ -161,7 +163,7 @@ def update(
     from_version = str(recorded.get("_commit"))
     transaction = Transaction(repository.top, work)
     try:
-        with temporary_files_in(work / "tmp"):
+        with temporary_files_in(work / "tmp"), compiled_templates():
             plan = _plan(
                 repository, project, recorded, source, data, defaults, work, lock and not pretend
             )
