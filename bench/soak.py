@@ -83,6 +83,8 @@ class Sample:
     threads: int
     upstream_sockets: int
     redis_clients: int  # as Redis counts them: the app's, the worker's, the sampler's
+    # Connected (ESTABLISHED): as Redis restarts, the connections it cut wait to be closed
+    # (CLOSE_WAIT) beside their replacements; those count among the fds.
     app_redis_sockets: int
     worker_redis_sockets: int  # main process and pool processes
     redis_keys: int
@@ -136,12 +138,13 @@ def _rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _sockets_to(pid: int, port: int) -> int:
+def _sockets_to(pid: int, port: int, *, established_only: bool = False) -> int:
     """0 for a process that has exited (a pool process replaced meanwhile)."""
     try:
-        return sockets_to(pid, port).total()
+        counted = sockets_to(pid, port)
     except FileNotFoundError:
         return 0
+    return counted["ESTABLISHED"] if established_only else counted.total()
 
 
 def _redis_info(port: int) -> tuple[int, int, float]:
@@ -238,11 +241,12 @@ def _sample(service: Service, started: float) -> Sample:
         if service.upstream_port
         else 0,
         redis_clients=clients,
-        app_redis_sockets=_sockets_to(service.app_pid, service.redis_port)
+        app_redis_sockets=_sockets_to(service.app_pid, service.redis_port, established_only=True)
         if service.redis_port
         else 0,
         worker_redis_sockets=sum(
-            _sockets_to(member, service.redis_port) for member in _tree(service.worker_pid)
+            _sockets_to(member, service.redis_port, established_only=True)
+            for member in _tree(service.worker_pid)
         )
         if service.worker_pid
         else 0,
@@ -462,7 +466,9 @@ def render(settings: Settings, services: dict[str, Service]) -> str:
         f"bursts of {settings.burst_s:g} s by {CLIENTS} clients per service, "
         f"then {GAP_S:g} s idle; "
         "Redis restarted once, in the middle). RSS includes child processes (the worker's: "
-        "its pool processes). The celery service runs with "
+        "its pool processes). The Redis sockets are the connected ones (ESTABLISHED): "
+        "those Redis's restart cut, not yet closed, count among the fds. The celery service "
+        "runs with "
         f"JOB_RESULT_EXPIRES_S={RESULT_EXPIRES_S} and JOB_TIME_LIMIT_S={TIME_LIMIT_S}, so that "
         "Redis's keys (jobs/s x 2 x JOB_RESULT_EXPIRES_S) and the time-limit timers the "
         "worker's main process keeps (jobs/s x JOB_TIME_LIMIT_S) reach their bounds in the "

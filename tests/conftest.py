@@ -17,6 +17,7 @@ import psycopg2.extensions
 import pytest
 from pytest_redis.executor import RedisExecutor
 
+from fastapi_scaffold.compiled import compiled_templates
 from tests.projects import GENERATED_VARIABLE, all_variants
 from tests.template_helpers import postgres, upstream_server
 
@@ -89,6 +90,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the run's rendered variants, store and mypy caches
         for variable in ("FASTAPI_SCAFFOLD_HOME", GENERATED_VARIABLE):
             shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_templates() -> Iterator[None]:
+    """copier's renders in this process (pytest-copie's too) share Jinja's compiled templates
+    with every worker and every `fastapi-scaffold` the run starts ($FASTAPI_SCAFFOLD_HOME)."""
+    with compiled_templates():
+        yield
 
 
 @pytest.fixture(scope="session")

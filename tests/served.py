@@ -102,6 +102,25 @@ def _wait_until_consuming(worker: subprocess.Popen[str], redis_url: str) -> None
         control.close()
 
 
+def _stacks(pid: int) -> str:
+    """py-spy's dump of every thread of `pid` and of its children (a prefork pool's)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return f"process {pid} is gone"
+    dumps = []
+    for process in [str(pid), *children]:
+        dumped = subprocess.run(
+            [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", process],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        dumps.append(f"process {process}:\n{dumped.stdout}{dumped.stderr}")
+    return "\n".join(dumps)
+
+
 def _stop(server: subprocess.Popen[str]) -> None:
     """SIGTERM, as a process manager stops it; the whole process group is killed if it hangs."""
     if server.poll() is not None:
@@ -192,8 +211,10 @@ def celery_worker(
             _wait_until_consuming(worker, redis_url)
             yield log
         except BaseException as error:
+            stacks = _stacks(worker.pid)  # before stopping it: where a job that never ran is
             _stop(worker)
             error.add_note(f"the worker's log (exit code {worker.returncode}):\n{read_log(log)}")
+            error.add_note(f"the worker's processes, as the test failed:\n{stacks}")
             raise
         _stop(worker)
         assert worker.returncode == 0, f"worker exit code {worker.returncode}:\n{read_log(log)}"

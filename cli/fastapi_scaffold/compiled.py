@@ -54,11 +54,9 @@ def cache_dir() -> Path:
 
 @contextlib.contextmanager
 def compiled_templates(directory: Path | None = None) -> Iterator[None]:
-    """Within this block, Jinja's sandboxed environments (copier's) reuse compiled code."""
+    """Within this block, Jinja's sandboxed environments (copier's) reuse compiled code. Blocks
+    nest: an inner one's misses are looked up in the outer one's directory."""
     original = SandboxedEnvironment.compile
-    if getattr(original, "_cached", False):  # already open further up
-        yield
-        return
     usable = _usable(cache_dir() if directory is None else directory)
     SandboxedEnvironment.compile = _caching(original, usable)  # type: ignore[method-assign]
     try:
@@ -92,7 +90,6 @@ def _caching(original: Callable[..., Any], directory: Path | None) -> Callable[.
             _memory[key] = code
         return _filed_as(code, filename or "<template>")  # as Jinja names it, for tracebacks
 
-    compile._cached = True  # type: ignore[attr-defined]
     return compile
 
 
