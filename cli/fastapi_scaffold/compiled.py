@@ -16,6 +16,7 @@ cannot be read back, means compiling as if there were no cache.
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import marshal
 import os
 import stat
@@ -117,7 +118,7 @@ def _fingerprint(environment: jinja2.Environment) -> str:
         importlib.util.MAGIC_NUMBER.hex(),
         f"{type(environment).__module__}.{type(environment).__qualname__}",
         *(repr(getattr(environment, option)) for option in _SYNTAX),
-        repr(sorted(environment.extensions)),
+        repr(sorted(_source_of(type(extension)) for extension in environment.extensions.values())),
         repr(environment.finalize is not None),
         repr(passed(environment.filters)),
         repr(passed(environment.tests)),
@@ -125,6 +126,16 @@ def _fingerprint(environment: jinja2.Environment) -> str:
     fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     _fingerprints[environment] = fingerprint
     return fingerprint
+
+
+def _source_of(code: type) -> tuple[str, str, int, int]:
+    """An extension's name and its module file's size and time: a new version of it may
+    rewrite templates differently."""
+    try:
+        found = os.stat(inspect.getfile(code))
+    except (OSError, TypeError):
+        return (code.__module__, code.__qualname__, 0, 0)
+    return (code.__module__, code.__qualname__, found.st_size, found.st_mtime_ns)
 
 
 def _usable(directory: Path) -> Path | None:
