@@ -49,6 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # `new` and `update` lock only where a test asks them to (tests/test_lock.py): a lock
     # costs a round of index requests, and 2 s of CPU, that the others do not test.
     os.environ["FASTAPI_SCAFFOLD_LOCK"] = "0"
+    # Python's default for every process the run starts: a module compiled once is read from
+    # its .pyc by the processes after it (a project's servers, workers and migrations). With
+    # PYTHONDONTWRITEBYTECODE (this machine sets it) each compiled all it imported: 2 s of CPU
+    # per process in an environment installed without bytecode, as the locked ones are.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if not hasattr(config, "workerinput"):
         # A template store for this run, never the user's ~/.local/share/fastapi-scaffold.
         os.environ["FASTAPI_SCAFFOLD_HOME"] = tempfile.mkdtemp(prefix="fastapi-scaffold-home-")

@@ -48,11 +48,6 @@ def run_pytest(
     if not autoload:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.pop("DATABASE_URL", None)
-    # Python's default: a module compiled once is read from its .pyc by every later process
-    # (the suite's servers, workers and migrations); with PYTHONDONTWRITEBYTECODE (this
-    # machine's setting) each one compiled all it imported, 2 s of CPU in an environment
-    # installed without bytecode.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     return subprocess.run(
