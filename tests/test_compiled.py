@@ -3,7 +3,10 @@ the cache writes the same bytes as one that compiles everything, and a cache dir
 someone else could write is never read."""
 
 import marshal
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,16 @@ def test_a_cache_that_cannot_be_made_leaves_rendering_as_it_was(home: Path, tmp_
     (home / "cache").write_text("a file where the cache's directory would be")
     compiled._memory.clear()
     assert tree(api.generate(tmp_path / "uncached", VARIANTS[1], defaults=True)) == expected
+
+
+def test_a_second_command_compiles_nothing(home: Path, tmp_path: Path) -> None:
+    """Another process reads what the first wrote: the key is the same in every process (no
+    address, no set in hash order)."""
+    command = [sys.executable, "-m", "fastapi_scaffold", "new", "--defaults", "--no-git"]
+    environment = {**os.environ, "PYTHONHASHSEED": "random"}
+    first = subprocess.run([*command, str(tmp_path / "one")], env=environment, check=False)
+    assert first.returncode == 0
+    entries = sorted(compiled.cache_dir().iterdir())
+    second = subprocess.run([*command, str(tmp_path / "two")], env=environment, check=False)
+    assert second.returncode == 0
+    assert sorted(compiled.cache_dir().iterdir()) == entries

@@ -38,6 +38,7 @@ _SYNTAX = (
     "comment_start_string", "comment_end_string", "line_statement_prefix",
     "line_comment_prefix", "trim_blocks", "lstrip_blocks", "newline_sequence",
     "keep_trailing_newline", "optimized", "is_async", "autoescape",
+    "intercepted_binops", "intercepted_unops",  # a sandbox's: calls compiled in
 )  # fmt: skip
 
 _memory: dict[str, types.CodeType] = {}
@@ -117,7 +118,7 @@ def _fingerprint(environment: jinja2.Environment) -> str:
         jinja2.__version__,
         importlib.util.MAGIC_NUMBER.hex(),
         f"{type(environment).__module__}.{type(environment).__qualname__}",
-        *(repr(getattr(environment, option)) for option in _SYNTAX),
+        *(repr(_sorted(getattr(environment, option, None))) for option in _SYNTAX),
         repr(sorted(_source_of(type(extension)) for extension in environment.extensions.values())),
         repr(environment.finalize is not None),
         repr(passed(environment.filters)),
@@ -126,6 +127,11 @@ def _fingerprint(environment: jinja2.Environment) -> str:
     fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     _fingerprints[environment] = fingerprint
     return fingerprint
+
+
+def _sorted(value: Any) -> Any:
+    """A set's items in order, so that its repr is the same in every process."""
+    return sorted(value) if isinstance(value, frozenset | set) else value
 
 
 def _source_of(code: type) -> tuple[str, str, int, int]:
