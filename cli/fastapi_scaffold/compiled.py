@@ -41,6 +41,8 @@ _SYNTAX = (
     "intercepted_binops", "intercepted_unops",  # a sandbox's: calls compiled in
 )  # fmt: skip
 
+# Jinja's own, which each block wraps: blocks replace one another, they do not stack.
+_JINJA_COMPILE = SandboxedEnvironment.compile
 _memory: dict[str, types.CodeType] = {}
 _fingerprints: "weakref.WeakKeyDictionary[jinja2.Environment, str]" = weakref.WeakKeyDictionary()
 
@@ -56,15 +58,16 @@ def cache_dir() -> Path:
 
 @contextlib.contextmanager
 def compiled_templates(directory: Path | None = None) -> Iterator[None]:
-    """Within this block, Jinja's sandboxed environments (copier's) reuse compiled code. Blocks
-    nest: an inner one's misses are looked up in the outer one's directory."""
-    original = SandboxedEnvironment.compile
+    """Within this block, Jinja's sandboxed environments (copier's) reuse compiled code. A block
+    opened inside another reads and writes its own directory only, until it ends: a miss is
+    compiled once, not looked up again in the outer block's directory."""
+    outer = SandboxedEnvironment.compile
     usable = _usable(cache_dir() if directory is None else directory)
-    SandboxedEnvironment.compile = _caching(original, usable)  # type: ignore[method-assign]
+    SandboxedEnvironment.compile = _caching(_JINJA_COMPILE, usable)  # type: ignore[method-assign]
     try:
         yield
     finally:
-        SandboxedEnvironment.compile = original  # type: ignore[method-assign]
+        SandboxedEnvironment.compile = outer  # type: ignore[method-assign]
 
 
 def _caching(original: Callable[..., Any], directory: Path | None) -> Callable[..., Any]:
