@@ -441,7 +441,8 @@ def findings(section: Section) -> list[str]:
         f"pool {process.lag(99):.1f} ms). /health p99 with {section.mode.queue_busy_jobs} "
         f"concurrent /compute jobs, the workers on the same host: {celery.health(99):.1f} ms "
         f"({verdict(met[2])}; process pool {process.health(99):.1f} ms), the workers running "
-        f"their jobs at nice {NICE} as generated (a `worker_process_init` handler in tasks.py); "
+        f"their jobs at nice {NICE} as generated (a pool process lowers its priority at its "
+        "first job, a `task_prerun` handler in tasks.py); "
         f"with their main process at nice {NICE} too, {nice.health(99):.1f} ms (lag p99 "
         f"{nice.lag(99):.1f} ms)."
     )
