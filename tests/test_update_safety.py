@@ -263,8 +263,8 @@ def test_a_failure_at_any_file_move_leaves_the_tree_as_it_was(
     assert snapshot(project_from_a) == after
 
 
-# The CLI stopped by a real signal at each step: it touches $PAUSED_FILE and sleeps at the
-# step named by $PAUSE_AT, where the test signals it.
+# The CLI stopped by a real signal at each step: it touches $PAUSED_FILE and waits at the step
+# named by $PAUSE_AT (until $RESUME_FILE exists, 60 s at most), where the test signals it.
 PAUSING_UPDATE = """
 import os, sys, time
 from pathlib import Path
@@ -275,7 +275,9 @@ from fastapi_scaffold import transaction, update
 
 def pause():
     Path(os.environ["PAUSED_FILE"]).touch()
-    time.sleep(60)
+    deadline = time.monotonic() + 60
+    while not Path(os.environ["RESUME_FILE"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 def pausing(owner, name, at):
     original = getattr(owner, name)
@@ -308,6 +310,7 @@ def paused_update(
     env = {
         **os.environ,
         "PAUSED_FILE": str(paused),
+        "RESUME_FILE": str(workspace / "resume"),
         "PAUSE_AT": step,
         "TMPDIR": str(workspace / "tmp"),
     }
@@ -356,6 +359,9 @@ def test_a_signal_at_any_step_leaves_the_tree_before_or_after_and_says_which(
     beside = sorted(path.name for path in project_from_a.parent.iterdir())
     cli = paused_update(project_from_a, template_repo, step, workspace)
     cli.send_signal(signal_number)
+    # Pending from now on: delivered before the CLI can see the file, or, held while files
+    # move, once they have moved.
+    (workspace / "resume").touch()
     stdout, stderr = cli.communicate(timeout=120)
     assert cli.returncode == Interrupted.exit_code, stdout + stderr
     assert "Traceback" not in stdout + stderr
