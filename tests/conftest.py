@@ -18,6 +18,7 @@ import pytest
 from pytest_redis.executor import RedisExecutor
 
 from fastapi_scaffold.compiled import compiled_templates
+from fastapi_scaffold.git_modes import file_mode_asked_once
 from tests.projects import GENERATED_VARIABLE, all_variants
 from tests.template_helpers import postgres, upstream_server
 
@@ -100,8 +101,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_templates() -> Iterator[None]:
     """copier's renders in this process (pytest-copie's too) share Jinja's compiled templates
-    with every worker and every `fastapi-scaffold` the run starts ($FASTAPI_SCAFFOLD_HOME)."""
-    with compiled_templates():
+    with every worker and every `fastapi-scaffold` the run starts ($FASTAPI_SCAFFOLD_HOME), and
+    ask git for `core.fileMode` once per project rendered."""
+    with compiled_templates(), file_mode_asked_once():
         yield
 
 

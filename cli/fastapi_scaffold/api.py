@@ -275,6 +275,7 @@ def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
     from plumbum import ProcessExecutionError
 
     from fastapi_scaffold.compiled import compiled_templates
+    from fastapi_scaffold.git_modes import file_mode_asked_once
 
     chatter = io.StringIO()  # copier's notes on git refs; shown only if rendering fails
     if shutil.which("git") is None:  # no store without git: the template as installed
@@ -286,6 +287,7 @@ def _render(target: Path, data: dict[str, str], *, defaults: bool) -> None:
             warnings.catch_warnings(),
             contextlib.redirect_stderr(chatter),
             compiled_templates(),
+            file_mode_asked_once(),
         ):
             warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
             copier.run_copy(

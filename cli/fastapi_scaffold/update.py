@@ -144,6 +144,7 @@ def update(
     changed gets conflict markers. With `lock`, an update that changes pyproject.toml refreshes
     uv.lock in the same change (`Update.locked`). All of it lands, or none of it."""
     from fastapi_scaffold.compiled import compiled_templates  # jinja2: not for --help
+    from fastapi_scaffold.git_modes import file_mode_asked_once
 
     project = project.expanduser().absolute()
     recorded = read_answers(project)
@@ -163,7 +164,7 @@ def update(
     from_version = str(recorded.get("_commit"))
     transaction = Transaction(repository.top, work)
     try:
-        with temporary_files_in(work / "tmp"), compiled_templates():
+        with temporary_files_in(work / "tmp"), compiled_templates(), file_mode_asked_once():
             plan = _plan(
                 repository, project, recorded, source, data, defaults, work, lock and not pretend
             )
