@@ -127,6 +127,22 @@ def assert_sql_parameterised(package: Path, variant: Variant) -> None:
         assert queries >= 3, "the items queries were not found: is this check still looking?"
 
 
+def assert_settings_read_without_the_web_framework(package: Path) -> None:
+    """settings.py is read by the migrations and the Celery workers too: importing FastAPI
+    there cost each of their processes 0.4 s of CPU."""
+    tree = ast.parse((package / "settings.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"settings.py imports from the package: {ast.unparse(node)}"
+            modules = [node.module or ""]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            assert module.split(".")[0] not in {"fastapi", "starlette"}, ast.unparse(node)
+
+
 def heaviest_first(params: list[Any]) -> list[Any]:
     """The variants that run the most generated test files first (Celery's worker among them),
     then those served: the light ones last, so that xdist's workers end together (the heaviest
@@ -155,6 +171,7 @@ def test_variant_passes_its_checks_and_its_own_suite(
     assert_tidy_text(project)
     assert_handler_style(project / package_name, variant)
     assert_sql_parameterised(project / package_name, variant)
+    assert_settings_read_without_the_web_framework(project / package_name)
 
     run([str(BIN / "ruff"), "check", "."], project)
     run([str(BIN / "ruff"), "format", "--check", "."], project)
