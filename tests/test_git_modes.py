@@ -11,14 +11,9 @@ from copier._main import Worker
 
 from fastapi_scaffold.git_modes import file_mode_asked_once
 from tests.served import BIN
+from tests.update_fixtures import git
 
 ASKED = "config --type=bool --get core.fileMode"
-
-
-def git(directory: Path, *arguments: str) -> str:
-    return subprocess.run(
-        ["git", *arguments], cwd=directory, capture_output=True, text=True, check=True
-    ).stdout
 
 
 def tiny_template(root: Path, files: dict[str, str]) -> Path:
@@ -30,7 +25,7 @@ def tiny_template(root: Path, files: dict[str, str]) -> Path:
     os.chmod(root / "run.sh", 0o755)
     git(root, "init", "--quiet")
     git(root, "add", "--all")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "t")
+    git(root, "commit", "--quiet", "-m", "t")
     return root
 
 

@@ -28,6 +28,7 @@ from tests.projects import (
     tree,
     variants_named,
 )
+from tests.update_fixtures import git
 
 runner = CliRunner()
 IDENTITY = {
@@ -52,12 +53,6 @@ def uv(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str
         timeout=600,
         check=False,
     )
-
-
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=project, capture_output=True, text=True, check=True
-    ).stdout
 
 
 def options(variant: Variant) -> list[str]:
@@ -257,7 +252,7 @@ def test_update_relocks_what_it_changes_as_a_fresh_new_locks_it(tmp_path: Path) 
     project = api.generate(tmp_path / "old" / "svc", before, defaults=True, lock=True)
     git(project, "init", "--quiet")
     git(project, "add", "--all")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "new")
+    git(project, "commit", "-qm", "new")
     updated = api.update(project, {"http_client": "httpx"}, defaults=True)
     assert updated.locked is not None
     assert updated.locked.written
@@ -281,7 +276,7 @@ def test_update_without_an_index_is_applied_and_says_how_to_relock(
     project = api.generate(tmp_path / "svc", {"package_name": "svc"}, defaults=True, lock=True)
     git(project, "init", "--quiet")
     git(project, "add", "--all")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "new")
+    git(project, "commit", "-qm", "new")
     lock_before = (project / LOCK_FILE).read_bytes()
     for name, value in NO_INDEX.items():
         monkeypatch.setenv(name, value)
