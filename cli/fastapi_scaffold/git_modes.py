@@ -10,13 +10,21 @@ changed.
 """
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 _METHOD = "_sync_git_index_executable_bit"
-# copier's own, which each block wraps: blocks replace one another, they do not stack.
-_copiers: dict[str, Callable[..., None] | None] = {}
+
+
+@functools.cache
+def _copiers_own() -> Callable[..., None] | None:
+    """copier's own step, which each block wraps: blocks replace one another, not stack."""
+    from copier._main import Worker
+
+    own: Callable[..., None] | None = Worker.__dict__.get(_METHOD)
+    return own
 
 
 @contextlib.contextmanager
@@ -24,7 +32,7 @@ def file_mode_asked_once() -> Iterator[None]:
     """Within this block, copier asks git for `core.fileMode` once per destination."""
     from copier._main import Worker
 
-    own = _copiers.setdefault(_METHOD, Worker.__dict__.get(_METHOD))
+    own = _copiers_own()
     if own is None:
         yield
         return
