@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,45 @@ def test_a_template_bug_mid_generation_ends_with_one_line(tmp_path: Path) -> Non
         "error: the template failed to render (RuntimeError: template bug); nothing was written"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+# The console script's entry point, paused where the CLI imports typer (a few tenths of a
+# second in a terminal), until a signal.
+PAUSED_STARTING_CLI = """
+import os, signal, sys, time
+from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+class PauseAtTyper:
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            Path(os.environ["PAUSED_FILE"]).touch()
+            time.sleep(120)
+        return None
+
+sys.meta_path.insert(0, PauseAtTyper())
+from fastapi_scaffold.launcher import main
+sys.argv[0] = "fastapi-scaffold"
+main()
+"""
+
+
+def test_ctrl_c_while_the_cli_starts_ends_with_one_line(tmp_path: Path) -> None:
+    paused = tmp_path / "paused"
+    cli = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_STARTING_CLI, "new", "project", "--defaults"],
+        cwd=tmp_path,
+        env={**os.environ, "PAUSED_FILE": str(paused), "NO_COLOR": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(paused, cli)
+    cli.send_signal(signal.SIGINT)
+    stdout, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == Interrupted.exit_code, stderr
+    assert stderr.splitlines() == ["error: interrupted before anything was written"]
+    assert stdout == ""
+    assert [path.name for path in tmp_path.iterdir()] == ["paused"]
+    [script] = metadata.entry_points(group="console_scripts", name="fastapi-scaffold")
+    assert script.value == "fastapi_scaffold.launcher:main", "the command starts elsewhere"

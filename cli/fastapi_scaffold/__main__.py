@@ -1,3 +1,3 @@
-from fastapi_scaffold.cli import main
+from fastapi_scaffold.launcher import main
 
 main()

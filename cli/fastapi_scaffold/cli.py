@@ -19,8 +19,10 @@ import typer
 from fastapi_scaffold import __version__, api
 from fastapi_scaffold.errors import (
     CHECK_INCOMPLETE_EXIT_CODE,
+    INTERRUPTED_BEFORE_WRITING,
     NOT_LOCKED_EXIT_CODE,
     DestinationError,
+    Interrupted,
     InvalidAnswer,
     ScaffoldError,
 )
@@ -392,9 +394,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # outside a command's own handling: while asking, say
         typer.secho(
-            "error: interrupted before anything was written",
+            f"error: {INTERRUPTED_BEFORE_WRITING}",
             fg=typer.colors.RED,
             err=True,
             color=_color(),
         )
-        sys.exit(130)
+        sys.exit(Interrupted.exit_code)

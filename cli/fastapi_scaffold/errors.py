@@ -125,6 +125,10 @@ class Interrupted(ScaffoldError):
     exit_code = 130
 
 
+# What an interrupt before any command started says (while the CLI imports, or asks).
+INTERRUPTED_BEFORE_WRITING = "interrupted before anything was written"
+
+
 class CheckPathMissing(ScaffoldError):
     """`check` was given a path that does not exist (2, as for a usage error)."""
 
